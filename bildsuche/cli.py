@@ -1,0 +1,104 @@
+"""The `bildsuche` command line: one library call per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bildsuche.errors import BildsucheError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
+    """Parse, dispatch to the subcommand's handler, report typed errors in one line."""
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except BildsucheError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _print_demo(result: object) -> None:
+    from bildsuche.demo import DemoResult
+
+    assert isinstance(result, DemoResult)
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_colwidth", 60, "display.max_rows", 200):
+        for name, frame in result.marts.items():
+            print(f"\n== analytics.{name} ({len(frame)} rows)")
+            print(frame.to_string(index=False) if len(frame) else "(empty)")
+    print()
+    print(f"store: {result.store}  ({result.photos} photos, {result.conversions} conversions)")
+    if result.model_is_demo:
+        print(
+            "note: embeddings came from a small randomly initialised demo CLIP model (real transformers\n"
+            "      classes, random weights), so neighbours reflect colour and layout, not meaning.\n"
+            "      For real CLIP embeddings run `bildsuche demo --model openai/clip-vit-base-patch32`\n"
+            "      (needs the Hugging Face hub, or a local copy of the model)."
+        )
+    else:
+        print(f"model: {result.model}")
+    print(f"explore further: BILDSUCHE_DB_PATH={result.store} dbt build --vars '{{top_k: 5}}'")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bildsuche.demo import run_demo
+
+    def step(msg: str) -> None:
+        print(f"-- {msg}", file=sys.stderr, flush=True)
+
+    result = run_demo(
+        store=args.store,
+        model=args.model,
+        photos=args.photos,
+        top_k=args.top_k,
+        target_photo_id=args.target_photo_id,
+        step=step,
+        dbt_quiet=args.quiet,
+    )
+    _print_demo(result)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from seeds_loader.cli import load_command
+
+    return load_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from seeds_loader.cli import add_load_arguments
+
+    parser = argparse.ArgumentParser(prog="bildsuche", description="Image-similarity analytics on ClickHouse with dbt.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="offline end-to-end run on the embedded store; prints the marts")
+    demo.add_argument("--store", type=Path, help="embedded store directory (default: $BILDSUCHE_DB_PATH or data/demo.chdb)")
+    demo.add_argument("--model", help="CLIP model name or directory (default: a generated demo model)")
+    demo.add_argument("--photos", type=int, default=320, help="sample photos to generate (default 320)")
+    demo.add_argument("--top-k", type=int, default=10, help="neighbours per target (default 10)")
+    demo.add_argument("--target-photo-id", help="target photo (default: drawn reproducibly)")
+    demo.add_argument("--quiet", action="store_true", help="hide dbt's log lines")
+    demo.set_defaults(handler=cmd_demo)
+
+    load = sub.add_parser("load", help="load photos/conversions parquet into the raw tables (= python -m seeds_loader)")
+    add_load_arguments(load)
+    load.set_defaults(handler=cmd_load)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Run dbt commands of the project in-process, on a chosen store."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bildsuche import config
+from bildsuche.errors import DbtRunError
+
+
+@contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    db_path: Path | None = None,
+    dbt_vars: Mapping[str, Any] | None = None,
+    project_dir: Path | None = None,
+    quiet: bool = False,
+) -> Any:
+    """``dbt <args>`` on the project; raises DbtRunError naming the failed nodes."""
+    from dbt.cli.main import dbtRunner
+
+    project = project_dir or config.project_dir()
+    argv = list(args) + ["--project-dir", str(project), "--profiles-dir", str(project)]
+    if dbt_vars:
+        argv += ["--vars", json.dumps(dict(dbt_vars))]
+    if quiet:
+        argv = ["--quiet", *argv]
+    env = {config.DB_PATH_ENV: str(db_path)} if db_path else {}
+    with environment(env):
+        result = dbtRunner().invoke(argv)
+    if result.success:
+        return result.result
+    if result.exception is not None:
+        raise DbtRunError(f"dbt {args[0]} failed: {result.exception}") from result.exception
+    failed = []
+    for node in getattr(result.result, "results", []) or []:
+        if str(node.status) in ("error", "fail", "runtime error"):
+            failed.append(f"{node.node.name}: {node.message}")
+    raise DbtRunError(f"dbt {args[0]} failed: " + ("; ".join(failed) or "see the log above"))

@@ -1,0 +1,95 @@
+"""The offline end-to-end run: sample photos -> CLIP -> parquet -> raw tables -> dbt build -> marts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bildsuche import config
+from bildsuche.dbt import run_dbt
+from bildsuche.store import client_for
+from python_embed.demo_model import create_demo_model
+from python_embed.embedder import ClipEmbedder
+from python_embed.pipeline import embed_sources
+from python_embed.sample import generate_sample
+from python_embed.writer import write_dataset
+from seeds_loader import load
+
+MARTS = ("top_k_neighbours", "conversions_per_candidate", "keyword_breakdown")
+MART_ORDER = {
+    "top_k_neighbours": "rank",
+    "conversions_per_candidate": "downloads desc, rank",
+    "keyword_breakdown": "downloads desc, keyword",
+}
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class DemoResult:
+    store: Path
+    dataset: Path
+    model: str
+    model_is_demo: bool
+    photos: int
+    conversions: int
+    marts: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+
+def demo_store() -> Path:
+    """$BILDSUCHE_DB_PATH when set, else a store of the demo's own beside the default one."""
+    import os
+
+    return config.db_path() if os.environ.get(config.DB_PATH_ENV) else config.data_dir() / "demo.chdb"
+
+
+def read_marts(store: Path) -> dict[str, pd.DataFrame]:
+    with client_for("embedded", path=store) as client:
+        return {
+            name: client.query_df(f"SELECT * FROM analytics.{name} ORDER BY {MART_ORDER[name]}")
+            for name in MARTS
+        }
+
+
+def run_demo(
+    *,
+    store: Path | None = None,
+    model: str | None = None,
+    photos: int = 320,
+    top_k: int = 10,
+    target_photo_id: str | None = None,
+    step: Step | None = None,
+    dbt_quiet: bool = False,
+) -> DemoResult:
+    say = step or (lambda _msg: None)
+    store = store or demo_store()
+    work = config.data_dir() / "demo"
+    say(f"generating {photos} sample photos")
+    sample = generate_sample(work / "images", photos=photos)
+    model_path = model or str(create_demo_model(work / "model"))
+    say(f"embedding with CLIP model {model_path}")
+    embedder = ClipEmbedder(model_path)
+    embedded = embed_sources(sample.photos, embedder)
+    dataset = work / "dataset"
+    write_dataset(dataset, embedded.photos, embedded.embeddings, embedder.name, sample.conversions, embedded.failures)
+    say(f"loading {dataset} into {store}")
+    with client_for("embedded", path=store) as client:
+        report = load(client, dataset, dim=embedder.dim)
+    say("dbt build")
+    dbt_vars: dict[str, Any] = {"top_k": top_k, "embedding_dim": embedder.dim}
+    if target_photo_id:
+        dbt_vars["target_photo_id"] = target_photo_id
+    run_dbt(["build"], db_path=store, dbt_vars=dbt_vars, quiet=dbt_quiet)
+    return DemoResult(
+        store=store,
+        dataset=dataset,
+        model=embedder.name,
+        model_is_demo=embedder.is_demo,
+        photos=report.rows.get("photos", 0),
+        conversions=report.rows.get("conversions", 0),
+        marts=read_marts(store),
+    )

@@ -1,0 +1,86 @@
+"""The parquet files seeds_loader reads, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from python_embed.types import Conversion, Embeddings, Failure, PhotoSource
+
+PHOTOS_FILE = "photos.parquet"
+CONVERSIONS_FILE = "conversions.parquet"
+FAILURES_FILE = "failures.parquet"
+MODEL_METADATA_KEY = b"bildsuche.model"
+
+
+def write_atomic(table: pa.Table, path: Path) -> None:
+    """Write beside ``path`` and rename over it: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def photos_table(photos: Sequence[PhotoSource], embeddings: Embeddings, model: str) -> pa.Table:
+    if len(photos) != len(embeddings):
+        raise ValueError(f"{len(photos)} photos but {len(embeddings)} embeddings")
+    dim = embeddings.shape[1] if embeddings.ndim == 2 else 0
+    flat = pa.array(embeddings.reshape(-1), type=pa.float32())
+    offsets = pa.array(range(0, (len(photos) + 1) * dim, dim) if dim else [0] * (len(photos) + 1), type=pa.int32())
+    table = pa.table(
+        {
+            "id": pa.array(range(len(photos)), type=pa.int64()),
+            "photo_id": pa.array([p.photo_id for p in photos], type=pa.string()),
+            "photo_image_url": pa.array([p.photo_image_url for p in photos], type=pa.string()),
+            "photo_embed": pa.ListArray.from_arrays(offsets, flat),
+        }
+    )
+    return table.replace_schema_metadata({MODEL_METADATA_KEY: model.encode()})
+
+
+def conversions_table(conversions: Sequence[Conversion]) -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array(range(len(conversions)), type=pa.int64()),
+            "photo_id": pa.array([c.photo_id for c in conversions], type=pa.string()),
+            "keyword": pa.array([c.keyword for c in conversions], type=pa.string()),
+        }
+    )
+
+
+def failures_table(failures: Sequence[Failure]) -> pa.Table:
+    return pa.table(
+        {
+            "photo_id": pa.array([f.photo_id for f in failures], type=pa.string()),
+            "url": pa.array([f.url for f in failures], type=pa.string()),
+            "stage": pa.array([f.stage for f in failures], type=pa.string()),
+            "reason": pa.array([f.reason for f in failures], type=pa.string()),
+        }
+    )
+
+
+def write_dataset(
+    out: Path,
+    photos: Sequence[PhotoSource],
+    embeddings: Embeddings,
+    model: str,
+    conversions: Sequence[Conversion] = (),
+    failures: Sequence[Failure] = (),
+) -> None:
+    """photos.parquet, conversions.parquet (only rows of embedded photos, as the
+    tutorial keeps them) and failures.parquet under ``out``."""
+    embedded = {p.photo_id for p in photos}
+    kept = [c for c in conversions if c.photo_id in embedded]
+    write_atomic(photos_table(photos, embeddings, model), out / PHOTOS_FILE)
+    write_atomic(conversions_table(kept), out / CONVERSIONS_FILE)
+    write_atomic(failures_table(failures), out / FAILURES_FILE)

@@ -1,0 +1,5 @@
+import sys
+
+from seeds_loader.cli import main
+
+sys.exit(main())

@@ -1,0 +1,39 @@
+"""`python -m seeds_loader DIR [--target T] [--dim N]`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from bildsuche import config
+from bildsuche.progress import ProgressLine
+from bildsuche.store import client_for
+from seeds_loader.loader import load
+from seeds_loader.schema import DEFAULT_DIM
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", type=Path, help="folder holding photos.parquet (and conversions.parquet)")
+    parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: $BILDSUCHE_TARGET or embedded)")
+    parser.add_argument("--dim", type=int, default=DEFAULT_DIM, help=f"embedding dimension to enforce (default {DEFAULT_DIM})")
+
+
+def load_command(args: argparse.Namespace) -> int:
+    line = ProgressLine("photos", "rows")
+    with client_for(args.target) as client:
+        report = load(client, args.directory, dim=args.dim, progress=lambda t, d, n: line.update(d, n, t))
+    for table, rows in report.rows.items():
+        print(f"raw.{table}: {rows:,} rows loaded in {report.seconds[table]:.1f}s")
+    for table in report.skipped:
+        print(f"raw.{table}: no {table}.parquet given, left as it was")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bildsuche.cli import run
+
+    parser = argparse.ArgumentParser(prog="seeds_loader", description="Load parquet files into the raw tables.")
+    add_load_arguments(parser)
+    parser.set_defaults(handler=load_command)
+    return run(parser, argv)

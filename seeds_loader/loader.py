@@ -1,0 +1,140 @@
+"""Stream parquet files into the raw tables, replacing their content atomically.
+
+Every file is validated before the store is touched.  Rows then go, in Arrow
+batches, into fresh `<table>__loading` tables; only when all of them hold
+every row are they exchanged with the live tables.  A failure at any point
+drops the loading tables and leaves the live ones as they were, and loading
+the same files twice leaves one copy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from bildsuche.errors import InputDataError, StoreUnavailableError
+from seeds_loader.schema import DEFAULT_DIM, PHOTOS, RAW_DATABASE, TABLES, RawTable
+from seeds_loader.validate import open_parquet, scan
+
+# Rows per insert: photos carry 2 KiB of floats each, conversions a few dozen bytes.
+BATCH_ROWS = {"photos": 4096, "conversions": 262_144}
+
+Progress = Callable[[str, int, int], None]
+"""Called as progress(table, rows_loaded, rows_total) after every batch."""
+
+
+@dataclass
+class LoadReport:
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def qualified(name: str) -> str:
+    return f"`{RAW_DATABASE}`.`{name}`"
+
+
+def _batches(table: RawTable, path: Path) -> Iterator[pa.Table]:
+    pf = open_parquet(path)
+    names = list(table.columns)
+    target = pa.schema([pa.field(n, t) for n, t in table.columns.items()])
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS[table.name], columns=names):
+        arrays = []
+        for name, arrow_type in table.columns.items():
+            column = batch.column(name)
+            if pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type):
+                column = column.cast(pa.list_(column.type.value_type))
+            column = column.cast(arrow_type)
+            if pa.types.is_string(arrow_type) and column.null_count:
+                column = pc.fill_null(column, "")
+            arrays.append(column)
+        yield pa.Table.from_arrays(arrays, schema=target)
+
+
+def _exists(client: Client, name: str) -> bool:
+    return bool(client.command(f"EXISTS TABLE {qualified(name)}"))
+
+
+def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, progress: Progress | None) -> None:
+    staging = qualified(f"{table.name}__loading")
+    client.command(f"DROP TABLE IF EXISTS {staging}")
+    client.command(table.ddl(staging, dim))
+    done = 0
+    for chunk in _batches(table, path):
+        client.insert_arrow(f"{RAW_DATABASE}.{table.name}__loading", chunk)
+        done += chunk.num_rows
+        if progress:
+            progress(table.name, done, total)
+    stored = int(client.command(f"SELECT count() FROM {staging}"))
+    if stored != total:
+        raise InputDataError(f"{path}: {total} rows read but {stored} stored in {staging}")
+
+
+def _swap_in(client: Client, name: str) -> None:
+    staging, live = qualified(f"{name}__loading"), qualified(name)
+    if _exists(client, name):
+        client.command(f"EXCHANGE TABLES {staging} AND {live}")
+        client.command(f"DROP TABLE {staging}")
+    else:
+        client.command(f"RENAME TABLE {staging} TO {live}")
+
+
+def _drop_staging(client: Client) -> None:
+    for table in TABLES:
+        try:
+            client.command(f"DROP TABLE IF EXISTS {qualified(table.name + '__loading')}")
+        except ClickHouseError:
+            pass
+
+
+def load(
+    client: Client,
+    directory: Path,
+    *,
+    dim: int = DEFAULT_DIM,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """Load ``directory``/photos.parquet and, when present, conversions.parquet.
+
+    A missing conversions.parquet leaves raw.conversions as it is (created
+    empty when absent).  Raises InputDataError for bad files, with the store
+    unchanged.
+    """
+    if dim < 1:
+        raise InputDataError(f"--dim must be positive, got {dim}")
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputDataError(f"{directory}: not a directory")
+    report = LoadReport()
+    present = [t for t in TABLES if (directory / t.file_name).is_file()]
+    if PHOTOS not in present:
+        raise InputDataError(f"{directory}: no {PHOTOS.file_name} to load")
+    totals = {t.name: scan(t, directory / t.file_name, dim) for t in present}
+    try:
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+        for table in present:
+            started = time.perf_counter()
+            _insert(client, table, directory / table.file_name, totals[table.name], dim, progress)
+            report.seconds[table.name] = time.perf_counter() - started
+        for table in present:
+            _swap_in(client, table.name)
+            report.rows[table.name] = totals[table.name]
+        for table in TABLES:
+            if table not in present:
+                report.skipped.append(table.name)
+                if not _exists(client, table.name):
+                    client.command(table.ddl(qualified(table.name), dim))
+    except ClickHouseError as exc:
+        _drop_staging(client)
+        raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc}") from exc
+    except BaseException:
+        _drop_staging(client)
+        raise
+    return report

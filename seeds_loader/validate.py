@@ -1,0 +1,98 @@
+"""Check a parquet file against its raw table before anything is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bildsuche.errors import InputDataError
+from seeds_loader.schema import PHOTOS, RawTable
+
+SCAN_BATCH_ROWS = 8192
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except FileNotFoundError as exc:
+        raise InputDataError(f"{path}: no such file") from exc
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"{path}: not a readable parquet file ({exc})") from exc
+
+
+def _accepts(required: pa.DataType, actual: pa.DataType) -> bool:
+    if pa.types.is_list(required):
+        return (
+            pa.types.is_list(actual) or pa.types.is_large_list(actual) or pa.types.is_fixed_size_list(actual)
+        ) and pa.types.is_floating(actual.value_type)
+    if pa.types.is_integer(required):
+        return pa.types.is_integer(actual)
+    if pa.types.is_string(required):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_null(actual)
+    return actual == required
+
+
+def check_schema(table: RawTable, path: Path, schema: pa.Schema) -> None:
+    missing = [name for name in table.columns if name not in schema.names]
+    if missing:
+        raise InputDataError(
+            f"{path}: missing column(s) {', '.join(missing)}; {table.file_name} needs "
+            f"{', '.join(table.columns)} (found {', '.join(schema.names) or 'none'})"
+        )
+    for name, required in table.columns.items():
+        actual = schema.field(name).type
+        if not _accepts(required, actual):
+            raise InputDataError(f"{path}: column {name} has type {actual}, expected {required}")
+
+
+def _first_photo(batch: pa.RecordBatch, mask: pa.Array) -> str:
+    ids = batch.column("photo_id").filter(mask)
+    return repr(ids[0].as_py()) if len(ids) else "?"
+
+
+def check_photos_batch(path: Path, batch: pa.RecordBatch, dim: int, seen: set[str]) -> None:
+    photo_ids = batch.column("photo_id")
+    embeds = batch.column("photo_embed")
+    if photo_ids.null_count:
+        raise InputDataError(f"{path}: {photo_ids.null_count} photo(s) without photo_id")
+    if embeds.null_count:
+        raise InputDataError(f"{path}: photo {_first_photo(batch, pc.is_null(embeds))} has no photo_embed")
+    lengths = pc.list_value_length(embeds)
+    wrong = pc.not_equal(lengths, dim)
+    if pc.any(wrong).as_py():
+        bad_len = lengths.filter(wrong)[0].as_py()
+        raise InputDataError(
+            f"{path}: photo {_first_photo(batch, wrong)} has a {bad_len}-dimensional photo_embed, "
+            f"expected {dim} (set --dim if the model differs)"
+        )
+    values = pc.list_flatten(embeds)
+    bad_values = pc.fill_null(pc.invert(pc.is_finite(values)), True)
+    if pc.any(bad_values).as_py():
+        row = pc.list_parent_indices(embeds).filter(bad_values)[0].as_py()
+        raise InputDataError(
+            f"{path}: photo {photo_ids[row].as_py()!r} has NaN, infinite or null values in photo_embed"
+        )
+    for pid in photo_ids.to_pylist():
+        if pid in seen:
+            raise InputDataError(f"{path}: photo_id {pid!r} appears more than once")
+        seen.add(pid)
+
+
+def scan(table: RawTable, path: Path, dim: int) -> int:
+    """Validate ``path`` for ``table`` without storing anything; return its row count."""
+    pf = open_parquet(path)
+    check_schema(table, path, pf.schema_arrow)
+    if table is not PHOTOS:
+        return pf.metadata.num_rows
+    seen: set[str] = set()
+    rows = 0
+    try:
+        for batch in pf.iter_batches(batch_size=SCAN_BATCH_ROWS, columns=["photo_id", "photo_embed"]):
+            check_photos_batch(path, batch, dim, seen)
+            rows += batch.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"{path}: unreadable data ({exc})") from exc
+    return rows
