@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="offline end-to-end run on the embedded store; prints the marts")
-    demo.add_argument("--store", type=Path, help="embedded store directory (default: $BILDSUCHE_DB_PATH or data/demo.chdb)")
+    demo.add_argument(
+        "--store", type=Path, help="embedded store directory (default: $BILDSUCHE_DB_PATH or data/demo.chdb)"
+    )
     demo.add_argument("--model", help="CLIP model name or directory (default: a generated demo model)")
     demo.add_argument("--photos", type=int, default=320, help="sample photos to generate (default 320)")
     demo.add_argument("--top-k", type=int, default=10, help="neighbours per target (default 10)")

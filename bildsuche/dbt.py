@@ -39,7 +39,7 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     project = project_dir or config.project_dir()
-    argv = list(args) + ["--project-dir", str(project), "--profiles-dir", str(project)]
+    argv = [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if dbt_vars:
         argv += ["--vars", json.dumps(dict(dbt_vars))]
     if quiet:

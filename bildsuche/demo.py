@@ -49,10 +49,7 @@ def demo_store() -> Path:
 
 def read_marts(store: Path) -> dict[str, pd.DataFrame]:
     with client_for("embedded", path=store) as client:
-        return {
-            name: client.query_df(f"SELECT * FROM analytics.{name} ORDER BY {MART_ORDER[name]}")
-            for name in MARTS
-        }
+        return {name: client.query_df(f"SELECT * FROM analytics.{name} ORDER BY {MART_ORDER[name]}") for name in MARTS}
 
 
 def run_demo(

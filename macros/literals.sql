@@ -1,15 +1,17 @@
 {#- Every user-supplied value reaches SQL through these: a quoted string literal
-    or a range-checked integer, never raw text. -#}
+        or a range-checked integer, never raw text. -#}
 
 {% macro sql_string(value) -%}
-  {%- set text = value | string -%}
-  {{- return("'" ~ text.replace('\\', '\\\\').replace("'", "\\'") ~ "'") -}}
+    {%- set text = value | string -%}
+    {{- return("'" ~ text.replace('\\', '\\\\').replace("'", "\\'") ~ "'") -}}
 {%- endmacro %}
 
 {% macro int_var(name, low, high) -%}
-  {%- set raw = var(name) | string | trim -%}
-  {%- if not raw.isdigit() or (raw | int) < low or (raw | int) > high -%}
-    {{ exceptions.raise_compiler_error("var '" ~ name ~ "' must be a whole number from " ~ low ~ " to " ~ high ~ ", got " ~ (var(name) | tojson)) }}
-  {%- endif -%}
-  {{- return(raw | int) -}}
+    {%- set raw = var(name) | string | trim -%}
+    {%- if not raw.isdigit() or (raw | int) < low or (raw | int) > high -%}
+        {%- set message = "var '" ~ name ~ "' must be a whole number from " ~ low ~ " to " ~ high
+            ~ ", got " ~ (var(name) | tojson) -%}
+        {{ exceptions.raise_compiler_error(message) }}
+    {%- endif -%}
+    {{- return(raw | int) -}}
 {%- endmacro %}

@@ -1,26 +1,28 @@
 {#- The target photo of the neighbour marts, as a quoted literal.
-    `target_photo_id` names it; left empty, a photo is drawn from `photos_relation`
-    by a seeded hash, so the same data and `target_seed` give the same target.
-    A named photo that is not in the store stops the run with a clear error. -#}
+        `target_photo_id` names it; left empty, a photo is drawn from `photos_relation`
+        by a seeded hash, so the same data and `target_seed` give the same target.
+        A named photo that is not in the store stops the run with a clear error. -#}
 {% macro target_photo_literal(photos_relation) -%}
-  {%- if not execute -%}
-    {{ return("''") }}
-  {%- endif -%}
-  {%- set requested = var('target_photo_id') -%}
-  {%- if requested is none or (requested | string | trim) == '' -%}
-    {%- set seed = bildsuche.int_var('target_seed', 0, 18446744073709551615) -%}
-    {%- set drawn = run_query(
-        "select photo_id from " ~ photos_relation
-        ~ " order by sipHash64(photo_id, " ~ seed ~ "), photo_id limit 1") -%}
-    {%- if drawn.rows | length == 0 -%}
-      {{ exceptions.raise_compiler_error("no photos in " ~ photos_relation ~ ": load some with seeds_loader first") }}
+    {%- if not execute -%}
+        {{ return("''") }}
     {%- endif -%}
-    {{ return(bildsuche.sql_string(drawn.columns[0].values()[0])) }}
-  {%- endif -%}
-  {%- set literal = bildsuche.sql_string(requested) -%}
-  {%- set found = run_query("select count() from " ~ photos_relation ~ " where photo_id = " ~ literal) -%}
-  {%- if found.columns[0].values()[0] | int == 0 -%}
-    {{ exceptions.raise_compiler_error("target_photo_id " ~ (requested | string | tojson) ~ " is not a photo in " ~ photos_relation) }}
-  {%- endif -%}
-  {{ return(literal) }}
+    {%- set requested = var('target_photo_id') -%}
+    {%- if requested is none or (requested | string | trim) == '' -%}
+        {%- set seed = bildsuche.int_var('target_seed', 0, 18446744073709551615) -%}
+        {%- set drawn = run_query(
+                "select photo_id from " ~ photos_relation
+                ~ " order by sipHash64(photo_id, " ~ seed ~ "), photo_id limit 1") -%}
+        {%- if drawn.rows | length == 0 -%}
+            {{ exceptions.raise_compiler_error(
+                "no photos in " ~ photos_relation ~ ": load some with seeds_loader first") }}
+        {%- endif -%}
+        {{ return(bildsuche.sql_string(drawn.columns[0].values()[0])) }}
+    {%- endif -%}
+    {%- set literal = bildsuche.sql_string(requested) -%}
+    {%- set found = run_query("select count() from " ~ photos_relation ~ " where photo_id = " ~ literal) -%}
+    {%- if found.columns[0].values()[0] | int == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "target_photo_id " ~ (requested | string | tojson) ~ " is not a photo in " ~ photos_relation) }}
+    {%- endif -%}
+    {{ return(literal) }}
 {%- endmacro %}

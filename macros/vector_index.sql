@@ -1,114 +1,119 @@
 {#
-  Dialect differences of vector search, dispatched on the adapter type:
-  chdb__ -> clickhouse__ (chDB is a child of the ClickHouse adapter) -> default__.
-  MyScale gets its own type (`myscale`) so its MSTG index and status table apply.
+    Dialect differences of vector search, dispatched on the adapter type:
+    chdb__ -> clickhouse__ (chDB is a child of the ClickHouse adapter) -> default__.
+    MyScale gets its own type (`myscale`) so its MSTG index and status table apply.
 #}
 
 {% macro vector_index(relation, column, name='photo_embed_idx') -%}
-  {{ return(adapter.dispatch('vector_index', 'bildsuche')(relation, column, name)) }}
+    {{ return(adapter.dispatch('vector_index', 'bildsuche')(relation, column, name)) }}
 {%- endmacro %}
 
 {% macro default__vector_index(relation, column, name) -%}
-  {{ exceptions.raise_compiler_error("bildsuche has no vector index for adapter '" ~ adapter.type() ~ "'") }}
+    {{ exceptions.raise_compiler_error("bildsuche has no vector index for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
 
 {#- HNSW index over the whole table (GRANULARITY 100000000 keeps one index per part),
-    then materialized for rows inserted before the index existed. Runs its own
-    statements (ClickHouse takes one statement per request) and leaves no hook SQL. -#}
+        then materialized for rows inserted before the index existed. Runs its own
+        statements (ClickHouse takes one statement per request) and leaves no hook SQL. -#}
 {% macro clickhouse__vector_index(relation, column, name) -%}
-  {%- set params = [
-      "'hnsw'", "'cosineDistance'", bildsuche.int_var('embedding_dim', 1, 16384),
-      bildsuche.sql_string(var('hnsw_quantization')),
-      bildsuche.int_var('hnsw_m', 2, 1024),
-      bildsuche.int_var('hnsw_ef_construction', 2, 65536)] -%}
-  {%- if execute -%}
-    {% do run_query("alter table " ~ relation ~ " add index if not exists " ~ adapter.quote(name) ~ " " ~ adapter.quote(column)
-        ~ " type vector_similarity(" ~ params | join(", ") ~ ") granularity 100000000") %}
-    {% do run_query("alter table " ~ relation ~ " materialize index " ~ adapter.quote(name) ~ " settings mutations_sync = 2") %}
-  {%- endif -%}
+    {%- set params = [
+            "'hnsw'", "'cosineDistance'", bildsuche.int_var('embedding_dim', 1, 16384),
+            bildsuche.sql_string(var('hnsw_quantization')),
+            bildsuche.int_var('hnsw_m', 2, 1024),
+            bildsuche.int_var('hnsw_ef_construction', 2, 65536)] -%}
+    {%- if execute -%}
+        {% do run_query(
+            "alter table " ~ relation ~ " add index if not exists " ~ adapter.quote(name)
+            ~ " " ~ adapter.quote(column)
+            ~ " type vector_similarity(" ~ params | join(", ") ~ ") granularity 100000000") %}
+        {% do run_query(
+            "alter table " ~ relation ~ " materialize index " ~ adapter.quote(name)
+            ~ " settings mutations_sync = 2") %}
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro myscale__vector_index(relation, column, name) -%}
-  {%- if execute -%}
-    {% do run_query("alter table " ~ relation ~ " add vector index " ~ adapter.quote(name) ~ " " ~ adapter.quote(column)
-        ~ " type MSTG('metric_type=Cosine')") %}
-  {%- endif -%}
+    {%- if execute -%}
+        {% do run_query(
+            "alter table " ~ relation ~ " add vector index " ~ adapter.quote(name)
+            ~ " " ~ adapter.quote(column) ~ " type MSTG('metric_type=Cosine')") %}
+    {%- endif -%}
 {%- endmacro %}
 
 
 {#- Cosine distance (1 - cos) between two array expressions. -#}
 {% macro vector_distance(left, right) -%}
-  {{ return(adapter.dispatch('vector_distance', 'bildsuche')(left, right)) }}
+    {{ return(adapter.dispatch('vector_distance', 'bildsuche')(left, right)) }}
 {%- endmacro %}
 
 {% macro default__vector_distance(left, right) -%}
-  cosineDistance({{ left }}, {{ right }})
+    cosineDistance({{ left }}, {{ right }})
 {%- endmacro %}
 
 {% macro myscale__vector_distance(left, right) -%}
-  distance({{ left }}, {{ right }})
+    distance({{ left }}, {{ right }})
 {%- endmacro %}
 
 
 {#- A query returning one row per vector index of `relation`:
-    index_name, index_type, status ('built' when every part holds the index). -#}
+        index_name, index_type, status ('built' when every part holds the index). -#}
 {% macro vector_index_status(relation) -%}
-  {{ return(adapter.dispatch('vector_index_status', 'bildsuche')(relation)) }}
+    {{ return(adapter.dispatch('vector_index_status', 'bildsuche')(relation)) }}
 {%- endmacro %}
 
 {% macro clickhouse__vector_index_status(relation) -%}
-  {%- set db = bildsuche.sql_string(relation.schema) -%}
-  {%- set tbl = bildsuche.sql_string(relation.identifier) -%}
-  select
-      idx.name as index_name,
-      idx.type as index_type,
-      multiIf(
-          mut.pending > 0, 'building',
-          prt.parts_indexed < prt.parts_total, 'partial',
-          'built'
-      ) as status,
-      prt.parts_total as parts_total,
-      prt.parts_indexed as parts_indexed
-  from (
-      select name, type
-      from system.data_skipping_indices
-      where database = {{ db }} and table = {{ tbl }} and type = 'vector_similarity'
-  ) as idx
-  cross join (
-      select
-          count() as parts_total,
-          countIf(secondary_indices_compressed_bytes > 0) as parts_indexed
-      from system.parts
-      where database = {{ db }} and table = {{ tbl }} and active and rows > 0
-  ) as prt
-  cross join (
-      select count() as pending
-      from system.mutations
-      where database = {{ db }} and table = {{ tbl }} and not is_done
-  ) as mut
+    {%- set db = bildsuche.sql_string(relation.schema) -%}
+    {%- set tbl = bildsuche.sql_string(relation.identifier) -%}
+    select
+            idx.name as index_name,
+            idx.type as index_type,
+            multiIf(
+                    mut.pending > 0, 'building',
+                    prt.parts_indexed < prt.parts_total, 'partial',
+                    'built'
+            ) as status,
+            prt.parts_total as parts_total,
+            prt.parts_indexed as parts_indexed
+    from (
+            select name, type
+            from system.data_skipping_indices
+            where database = {{ db }} and table = {{ tbl }} and type = 'vector_similarity'
+    ) as idx
+    cross join (
+            select
+                    count() as parts_total,
+                    countIf(secondary_indices_compressed_bytes > 0) as parts_indexed
+            from system.parts
+            where database = {{ db }} and table = {{ tbl }} and active and rows > 0
+    ) as prt
+    cross join (
+            select count() as pending
+            from system.mutations
+            where database = {{ db }} and table = {{ tbl }} and not is_done
+    ) as mut
 {%- endmacro %}
 
 {% macro myscale__vector_index_status(relation) -%}
-  select
-      name as index_name,
-      type as index_type,
-      if(status = 'Built', 'built', lower(status)) as status,
-      toUInt64(0) as parts_total,
-      toUInt64(0) as parts_indexed
-  from system.vector_indices
-  where database = {{ bildsuche.sql_string(relation.schema) }}
-    and table = {{ bildsuche.sql_string(relation.identifier) }}
+    select
+            name as index_name,
+            type as index_type,
+            if(status = 'Built', 'built', lower(status)) as status,
+            toUInt64(0) as parts_total,
+            toUInt64(0) as parts_indexed
+    from system.vector_indices
+    where database = {{ bildsuche.sql_string(relation.schema) }}
+        and table = {{ bildsuche.sql_string(relation.identifier) }}
 {%- endmacro %}
 
 
 {#- A SQL function `distance` on ClickHouse/chDB, so MyScale-style queries
-    (`order by distance(photo_embed, [...]) limit k`) run unchanged. -#}
+        (`order by distance(photo_embed, [...]) limit k`) run unchanged. -#}
 {% macro define_distance_function() -%}
-  {{ return(adapter.dispatch('define_distance_function', 'bildsuche')()) }}
+    {{ return(adapter.dispatch('define_distance_function', 'bildsuche')()) }}
 {%- endmacro %}
 
 {% macro clickhouse__define_distance_function() -%}
-  create function if not exists distance as (a, b) -> cosineDistance(a, b)
+    create function if not exists distance as (a, b) -> cosineDistance(a, b)
 {%- endmacro %}
 
 {% macro myscale__define_distance_function() -%}

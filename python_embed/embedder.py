@@ -41,9 +41,7 @@ class ClipEmbedder:
             self.processor = CLIPProcessor.from_pretrained(model)
             self.model = CLIPModel.from_pretrained(model).eval().to(self.device)
         except (OSError, ValueError) as exc:
-            hint = "" if Path(model).exists() else (
-                " (no network? pass --model with a local CLIP directory)"
-            )
+            hint = "" if Path(model).exists() else (" (no network? pass --model with a local CLIP directory)")
             raise ModelUnavailableError(f"cannot load CLIP model {model!r}{hint}: {exc}") from exc
         self.dim = int(self.model.config.projection_dim)
 

@@ -46,20 +46,28 @@ def _sun(draw: ImageDraw.ImageDraw, w: int, h: int, rng: random.Random) -> None:
 def _waves(draw: ImageDraw.ImageDraw, w: int, h: int, rng: random.Random) -> None:
     for _ in range(rng.randint(6, 14)):
         y = rng.randint(h // 2, h)
-        draw.arc((rng.randint(-w // 2, w // 2), y - 20, rng.randint(w // 2, w * 3 // 2), y + 20), 180, 360,
-                 fill=_jitter((230, 240, 255), rng, 20), width=rng.randint(2, 5))
+        draw.arc(
+            (rng.randint(-w // 2, w // 2), y - 20, rng.randint(w // 2, w * 3 // 2), y + 20),
+            180,
+            360,
+            fill=_jitter((230, 240, 255), rng, 20),
+            width=rng.randint(2, 5),
+        )
 
 
 def _trees(draw: ImageDraw.ImageDraw, w: int, h: int, rng: random.Random) -> None:
     for _ in range(rng.randint(8, 20)):
         x, base, size = rng.randint(0, w), rng.randint(h // 2, h), rng.randint(h // 8, h // 3)
-        draw.polygon([(x, base - size * 2), (x - size // 2, base), (x + size // 2, base)],
-                     fill=_jitter((20, 90, 30), rng, 25))
+        draw.polygon(
+            [(x, base - size * 2), (x - size // 2, base), (x + size // 2, base)], fill=_jitter((20, 90, 30), rng, 25)
+        )
 
 
 def _snowflakes(draw: ImageDraw.ImageDraw, w: int, h: int, rng: random.Random) -> None:
-    draw.polygon([(0, h), (rng.randint(w // 4, w * 3 // 4), rng.randint(h // 4, h // 2)), (w, h)],
-                 fill=_jitter((245, 248, 255), rng, 8))
+    draw.polygon(
+        [(0, h), (rng.randint(w // 4, w * 3 // 4), rng.randint(h // 4, h // 2)), (w, h)],
+        fill=_jitter((245, 248, 255), rng, 8),
+    )
     for _ in range(rng.randint(30, 80)):
         x, y, r = rng.randint(0, w), rng.randint(0, h), rng.randint(1, 3)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255))

@@ -15,8 +15,12 @@ from seeds_loader.schema import DEFAULT_DIM
 
 def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, help="folder holding photos.parquet (and conversions.parquet)")
-    parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: $BILDSUCHE_TARGET or embedded)")
-    parser.add_argument("--dim", type=int, default=DEFAULT_DIM, help=f"embedding dimension to enforce (default {DEFAULT_DIM})")
+    parser.add_argument(
+        "--target", choices=config.TARGETS, help="profiles.yml target (default: $BILDSUCHE_TARGET or embedded)"
+    )
+    parser.add_argument(
+        "--dim", type=int, default=DEFAULT_DIM, help=f"embedding dimension to enforce (default {DEFAULT_DIM})"
+    )
 
 
 def load_command(args: argparse.Namespace) -> int:

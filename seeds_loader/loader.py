@@ -9,6 +9,7 @@ the same files twice leaves one copy.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, p
         done += chunk.num_rows
         if progress:
             progress(table.name, done, total)
-    stored = int(client.command(f"SELECT count() FROM {staging}"))
+    stored = int(client.query(f"SELECT count() FROM {staging}").first_row[0])
     if stored != total:
         raise InputDataError(f"{path}: {total} rows read but {stored} stored in {staging}")
 
@@ -88,10 +89,8 @@ def _swap_in(client: Client, name: str) -> None:
 
 def _drop_staging(client: Client) -> None:
     for table in TABLES:
-        try:
+        with contextlib.suppress(ClickHouseError):
             client.command(f"DROP TABLE IF EXISTS {qualified(table.name + '__loading')}")
-        except ClickHouseError:
-            pass
 
 
 def load(

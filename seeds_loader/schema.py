@@ -24,8 +24,7 @@ class RawTable:
         if "photo_embed" in self.columns:
             constraint = f",\n    CONSTRAINT vector_len CHECK length(photo_embed) = {int(dim)}"
         return (
-            f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
-            f"ENGINE = MergeTree\nORDER BY {self.order_by}"
+            f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\nENGINE = MergeTree\nORDER BY {self.order_by}"
         )
 
 

@@ -11,9 +11,9 @@ candidates as (
 ),
 
 conversions as (
-    select photo_id
-    from {{ ref('stg_conversions') }}
-    where photo_id in (select photo_id from candidates)
+    select stg_conversions.photo_id
+    from {{ ref('stg_conversions') }} as stg_conversions
+    where stg_conversions.photo_id in (select candidates.photo_id from candidates)
 ),
 
 downloads_per_photo as (

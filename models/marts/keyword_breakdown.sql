@@ -23,10 +23,10 @@ top_candidate as (
 
 conversions as (
     select
-        photo_id,
-        keyword
-    from {{ ref('stg_conversions') }}
-    where photo_id in (select photo_id from top_candidate)
+        stg_conversions.photo_id,
+        stg_conversions.keyword
+    from {{ ref('stg_conversions') }} as stg_conversions
+    where stg_conversions.photo_id in (select top_candidate.photo_id from top_candidate)
 ),
 
 final as (

@@ -22,7 +22,8 @@ nearest as (
         photo_image_url,
         {{ vector_distance(
             'photo_embed',
-            '(select photo_embed from ' ~ ref('photos') ~ ' where photo_id = ' ~ target ~ ' limit 1)'
+            '(select target_photos.photo_embed from photos as target_photos where target_photos.photo_id = '
+            ~ target ~ ' limit 1)'
         ) }} as dist
     from photos
     order by dist asc

@@ -38,28 +38,40 @@ def dsn_for(path: str | os.PathLike[str]) -> str:
     return f"chdb://{resolve_path(path)}"
 
 
-def _lock_holder(store: Path) -> str | None:
-    """Describe who holds the store's lock, or None when nobody does."""
+def _lock_holder(store: Path) -> int | None:
+    """The pid of another process holding the store's lock (0 when unknown), or None."""
     status = store / STATUS_FILE
     try:
         fd = os.open(status, os.O_RDONLY)
     except OSError:
         return None
     try:
+        text = os.read(fd, 4096).decode("utf-8", "replace")
+        pid = 0
+        for line in text.splitlines():
+            if line.startswith("PID:") and line[4:].strip().isdigit():
+                pid = int(line[4:].strip())
+        if pid == os.getpid():
+            return None  # this process hosts the engine already; more clients may join
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            text = os.read(fd, 4096).decode("utf-8", "replace")
-            for line in text.splitlines():
-                if line.startswith("PID:"):
-                    return f"process {line.split(':', 1)[1].strip()}"
-            return "another process"
+            return pid
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _locked_error(store: Path, pid: int) -> StoreLockedError:
+    holder = f"process {pid}" if pid else "another process"
+    return StoreLockedError(
+        f"the embedded store {store} is open in {holder}; chDB allows one process per store: "
+        "stop that process (for example `bildsuche serve`) and try again, "
+        "or point BILDSUCHE_DB_PATH at another directory"
+    )
 
 
 def connect(
@@ -78,16 +90,15 @@ def connect(
         store.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the embedded store directory {store}: {exc.strerror}") from exc
+    # Checked first: the engine itself reports a held lock on stderr and then
+    # fails with an unrelated message.
+    pid = _lock_holder(store)
+    if pid is not None:
+        raise _locked_error(store, pid)
     try:
-        return clickhouse_connect.get_client(
-            dsn=f"chdb://{store}", database=database, settings=dict(settings or {})
-        )
+        return clickhouse_connect.get_client(dsn=f"chdb://{store}", database=database, settings=dict(settings or {}))
     except ProgrammingError as exc:
-        holder = _lock_holder(store)
-        if holder is not None:
-            raise StoreLockedError(
-                f"the embedded store {store} is open in {holder}; chDB allows one process per "
-                "store: stop that process (for example `bildsuche serve`) and try again, "
-                "or point BILDSUCHE_DB_PATH at another directory"
-            ) from exc
+        pid = _lock_holder(store)
+        if pid is not None:
+            raise _locked_error(store, pid) from exc
         raise StoreError(f"cannot open the embedded store {store}: {exc}") from exc

@@ -1,0 +1,23 @@
+"""dbt's `adapter` for sqlfluff's jinja templater (lint time only): dispatched
+macros render as their ClickHouse implementation would."""
+
+from collections.abc import Callable
+
+
+def _vector_distance(left: str, right: str) -> str:
+    return f"cosineDistance({left}, {right})"
+
+
+_LINT_IMPLEMENTATIONS: dict[str, Callable[..., str]] = {"vector_distance": _vector_distance}
+
+
+def dispatch(name: str, macro_namespace: str | None = None) -> Callable[..., str]:
+    return _LINT_IMPLEMENTATIONS.get(name, lambda *args, **kwargs: "")
+
+
+def type() -> str:
+    return "clickhouse"
+
+
+def quote(identifier: str) -> str:
+    return f"`{identifier}`"

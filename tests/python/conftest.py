@@ -1,0 +1,33 @@
+"""Every test runs offline against temporary stores and data directories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datasets_helpers import SyntheticDataset, write_synthetic
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILDSUCHE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BILDSUCHE_DB_PATH", str(tmp_path / "store"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from python_embed.demo_model import create_demo_model
+
+    return create_demo_model(tmp_path_factory.mktemp("model") / "clip")
+
+
+@pytest.fixture()
+def synthetic(tmp_path: Path) -> Iterator[SyntheticDataset]:
+    yield write_synthetic(tmp_path / "dataset")

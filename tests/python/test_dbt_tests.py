@@ -1,0 +1,80 @@
+"""The dbt tests of the project fail when what they guard is broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bildsuche.dbt import run_dbt
+from bildsuche.errors import DbtRunError
+from bildsuche.store import client_for
+from datasets_helpers import write_synthetic
+from seeds_loader import load
+
+pytestmark = pytest.mark.slow
+
+
+def build_store(root: Path, n: int = 80) -> Path:
+    data = write_synthetic(root / "dataset", n=n)
+    store = root / "store"
+    with client_for("embedded", path=store) as client:
+        load(client, data.directory)
+    run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0003", "top_k": 5}, quiet=True)
+    return store
+
+
+def execute(store: Path, *statements: str) -> None:
+    with client_for("embedded", path=store) as client:
+        for sql in statements:
+            client.command(sql, settings={"mutations_sync": 2})
+
+
+def test_index_status_test_fails_without_the_index(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    run_dbt(["test", "--select", "test_name:vector_index_built"], db_path=store, quiet=True)
+    execute(store, "ALTER TABLE analytics.photos DROP INDEX photo_embed_idx")
+    with pytest.raises(DbtRunError, match="vector_index_built"):
+        run_dbt(["test", "--select", "test_name:vector_index_built"], db_path=store, quiet=True)
+    # Re-adding the index without materialising it leaves the existing part unindexed.
+    execute(
+        store,
+        "ALTER TABLE analytics.photos ADD INDEX photo_embed_idx photo_embed "
+        "TYPE vector_similarity('hnsw', 'cosineDistance', 512) GRANULARITY 100000000",
+    )
+    with pytest.raises(DbtRunError, match="vector_index_built"):
+        run_dbt(["test", "--select", "test_name:vector_index_built"], db_path=store, quiet=True)
+    # A rebuild of the model brings it back through the post-hook.
+    run_dbt(["run", "--select", "photos"], db_path=store, quiet=True)
+    run_dbt(["test", "--select", "test_name:vector_index_built"], db_path=store, quiet=True)
+
+
+def test_row_count_test_fails_when_a_row_is_missing(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    execute(store, "DELETE FROM analytics.photos WHERE photo_id = 'p0009'")
+    with pytest.raises(DbtRunError, match="row_count_equals_photos"):
+        run_dbt(["test", "--select", "photos"], db_path=store, quiet=True)
+
+
+def test_top_k_test_fails_with_a_row_short(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    execute(store, "DELETE FROM analytics.top_k_neighbours WHERE rank = 5")
+    with pytest.raises(DbtRunError, match="top_k_neighbours_has_k_rows"):
+        run_dbt(["test", "--select", "top_k_neighbours"], db_path=store, dbt_vars={"top_k": 5}, quiet=True)
+
+
+def test_vector_tests_catch_unnormalised_embeddings(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    execute(
+        store,
+        "INSERT INTO raw.photos SELECT 999, 'loud', 'u', arrayMap(x -> x * 3, photo_embed) FROM raw.photos LIMIT 1",
+    )
+    with pytest.raises(DbtRunError, match="unit_norm"):
+        run_dbt(["test", "--select", "stg_photos"], db_path=store, quiet=True)
+
+
+def test_conversions_of_unknown_photos_fail_relationships(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    execute(store, "INSERT INTO raw.conversions VALUES (100000, 'ghost', 'kw')")
+    with pytest.raises(DbtRunError, match="relationships_stg_conversions"):
+        run_dbt(["test", "--select", "stg_conversions"], db_path=store, quiet=True)

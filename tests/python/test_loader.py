@@ -1,0 +1,166 @@
+"""seeds_loader: streaming, idempotent, refusing bad files with the store unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from bildsuche.errors import InputDataError
+from bildsuche.store import client_for
+from datasets_helpers import SyntheticDataset, conversions_table, photos_table, write_synthetic
+from seeds_loader import load
+from seeds_loader.schema import PHOTOS
+
+
+@pytest.fixture()
+def client(tmp_path: Path) -> Iterator[Client]:
+    with client_for("embedded", path=tmp_path / "store") as c:
+        yield c
+
+
+def snapshot(client: Client) -> dict[str, object]:
+    """Everything a bad load must leave alone."""
+    return {
+        "photos": client.query("SELECT photo_id, photo_embed FROM raw.photos ORDER BY photo_id").result_rows,
+        "conversions": client.query("SELECT id, photo_id, keyword FROM raw.conversions ORDER BY id").result_rows,
+        "tables": client.query("SELECT name FROM system.tables WHERE database = 'raw' ORDER BY name").result_rows,
+    }
+
+
+def test_load_stores_every_row_with_float32_vectors(client: Client, synthetic: SyntheticDataset) -> None:
+    seen: list[tuple[str, int, int]] = []
+    report = load(client, synthetic.directory, progress=lambda t, d, n: seen.append((t, d, n)))
+    assert report.rows == {"photos": 240, "conversions": len(synthetic.conversions)}
+    rows = client.query("SELECT photo_id, photo_embed FROM raw.photos").result_rows
+    stored = {pid: np.array(vec, dtype=np.float32) for pid, vec in rows}
+    assert set(stored) == set(synthetic.photo_ids)
+    for pid in synthetic.photo_ids[:20]:
+        np.testing.assert_array_equal(stored[pid], synthetic.embeddings[synthetic.index(pid)])
+    assert seen[-1] == ("conversions", len(synthetic.conversions), len(synthetic.conversions))
+    assert ("photos", 240, 240) in seen
+
+
+def test_raw_tables_carry_the_length_constraint_and_lookup_keys(client: Client, synthetic: SyntheticDataset) -> None:
+    load(client, synthetic.directory)
+    ddl = client.command("SHOW CREATE TABLE raw.photos")
+    assert "CONSTRAINT vector_len CHECK length(photo_embed) = 512" in ddl
+    assert "ORDER BY photo_id" in ddl
+    assert "ORDER BY (photo_id, id)" in client.command("SHOW CREATE TABLE raw.conversions")
+    with pytest.raises(Exception, match="vector_len"):
+        client.command("INSERT INTO raw.photos VALUES (1, 'short', 'u', [1.0, 0.0])")
+
+
+def test_loading_twice_leaves_one_copy(client: Client, synthetic: SyntheticDataset) -> None:
+    load(client, synthetic.directory)
+    first = snapshot(client)
+    load(client, synthetic.directory)
+    assert snapshot(client) == first
+    assert client.command("SELECT count() FROM raw.photos") == 240
+
+
+@pytest.mark.parametrize("value_type", [pa.float64(), pa.float32()])
+def test_float64_and_fixed_size_lists_are_accepted(tmp_path: Path, client: Client, value_type: pa.DataType) -> None:
+    data = write_synthetic(tmp_path / "d", n=30, value_type=value_type)
+    table = pq.read_table(data.directory / "photos.parquet")
+    fixed = pa.FixedSizeListArray.from_arrays(table.column("photo_embed").combine_chunks().flatten(), 512)
+    pq.write_table(table.set_column(3, "photo_embed", fixed), data.directory / "photos.parquet")
+    load(client, data.directory)
+    vec = client.query("SELECT photo_embed FROM raw.photos WHERE photo_id = 'p0001'").result_rows[0][0]
+    np.testing.assert_allclose(vec, data.embeddings[1], rtol=1e-6)
+
+
+def test_missing_conversions_file_keeps_existing_conversions(client: Client, synthetic: SyntheticDataset) -> None:
+    load(client, synthetic.directory)
+    before = snapshot(client)["conversions"]
+    (synthetic.directory / "conversions.parquet").unlink()
+    report = load(client, synthetic.directory)
+    assert report.skipped == ["conversions"]
+    assert snapshot(client)["conversions"] == before
+
+
+def _corrupt(directory: Path, how: str) -> str:
+    """Damage photos.parquet in one way; return the expected error fragment."""
+    path = directory / "photos.parquet"
+    table = pq.read_table(path)
+    rng = np.random.default_rng(0)
+    if how == "wrong_dim":
+        emb = rng.standard_normal((5, 384)).astype(np.float32)
+        pq.write_table(photos_table([f"w{i}" for i in range(5)], emb), path)
+        return "384-dimensional"
+    if how == "mixed_dim":
+        emb = table.column("photo_embed").to_pylist()
+        emb[7] = emb[7][:511]
+        pq.write_table(table.set_column(3, "photo_embed", pa.array(emb, type=pa.list_(pa.float32()))), path)
+        return "'p0007' has a 511-dimensional"
+    if how in ("nan", "inf"):
+        emb = table.column("photo_embed").to_pylist()
+        emb[3][10] = float("nan") if how == "nan" else float("inf")
+        pq.write_table(table.set_column(3, "photo_embed", pa.array(emb, type=pa.list_(pa.float32()))), path)
+        return "'p0003' has NaN, infinite"
+    if how == "missing_column":
+        pq.write_table(table.drop_columns(["photo_image_url"]), path)
+        return "missing column(s) photo_image_url"
+    if how == "duplicate":
+        ids = table.column("photo_id").to_pylist()
+        ids[9] = ids[8]
+        pq.write_table(table.set_column(1, "photo_id", pa.array(ids)), path)
+        return "'p0008' appears more than once"
+    if how == "null_id":
+        ids = table.column("photo_id").to_pylist()
+        ids[2] = None
+        pq.write_table(table.set_column(1, "photo_id", pa.array(ids, type=pa.string())), path)
+        return "without photo_id"
+    if how == "string_vectors":
+        pq.write_table(table.set_column(3, "photo_embed", pa.array(["x"] * table.num_rows)), path)
+        return "column photo_embed has type string"
+    if how == "not_parquet":
+        path.write_bytes(b"id,photo_id\n1,a\n")
+        return "not a readable parquet file"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["wrong_dim", "mixed_dim", "nan", "inf", "missing_column", "duplicate", "null_id", "string_vectors", "not_parquet"],
+)
+def test_bad_photos_file_is_refused_and_store_unchanged(
+    tmp_path: Path, client: Client, synthetic: SyntheticDataset, how: str
+) -> None:
+    load(client, synthetic.directory)
+    before = snapshot(client)
+    bad = write_synthetic(tmp_path / "bad", n=40, seed=9)
+    expected = _corrupt(bad.directory, how)
+    with pytest.raises(InputDataError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load(client, bad.directory)
+    assert snapshot(client) == before
+
+
+def test_bad_conversions_file_is_refused_before_photos_change(
+    tmp_path: Path, client: Client, synthetic: SyntheticDataset
+) -> None:
+    load(client, synthetic.directory)
+    before = snapshot(client)
+    bad = write_synthetic(tmp_path / "bad", n=40, seed=9)
+    pq.write_table(conversions_table([("p0001", "x")]).drop_columns(["keyword"]), bad.directory / "conversions.parquet")
+    with pytest.raises(InputDataError, match="missing column"):
+        load(client, bad.directory)
+    assert snapshot(client) == before
+
+
+def test_other_dimension_is_allowed_when_declared(tmp_path: Path, client: Client) -> None:
+    data = write_synthetic(tmp_path / "d", n=20, dim=64)
+    load(client, data.directory, dim=64)
+    assert "length(photo_embed) = 64" in client.command("SHOW CREATE TABLE raw.photos")
+
+
+def test_no_photos_file_is_an_error(tmp_path: Path, client: Client) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputDataError, match=r"no photos\.parquet"):
+        load(client, tmp_path / "empty")
+    assert PHOTOS.file_name == "photos.parquet"
