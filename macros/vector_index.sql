@@ -118,3 +118,18 @@
 
 {% macro myscale__define_distance_function() -%}
 {%- endmacro %}
+
+
+{#- Query settings of vector searches: on ClickHouse/chDB, distances are
+    recomputed from the stored float32 vectors (the index holds bf16 copies). -#}
+{% macro vector_search_settings() -%}
+    {{ return(adapter.dispatch('vector_search_settings', 'bildsuche')()) }}
+{%- endmacro %}
+
+{% macro default__vector_search_settings() -%}
+    {{ return({}) }}
+{%- endmacro %}
+
+{% macro clickhouse__vector_search_settings() -%}
+    {{ return({'vector_search_with_rescoring': 1}) }}
+{%- endmacro %}

@@ -73,7 +73,7 @@ def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, p
         done += chunk.num_rows
         if progress:
             progress(table.name, done, total)
-    stored = int(client.query(f"SELECT count() FROM {staging}").first_row[0])
+    stored = int(client.query(f"SELECT count() FROM {staging}").result_rows[0][0])
     if stored != total:
         raise InputDataError(f"{path}: {total} rows read but {stored} stored in {staging}")
 

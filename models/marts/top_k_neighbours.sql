@@ -1,31 +1,24 @@
-{{ config(materialized='table', order_by='rank') }}
+{{ config(materialized='table', order_by='rank', query_settings=vector_search_settings()) }}
 
 {%- set target = target_photo_literal(ref('photos')) %}
 {%- set k = int_var('top_k', 1, 100000) %}
 
 with
 
-photos as (
-    select
-        photo_id,
-        photo_image_url,
-        photo_embed
-    from {{ ref('photos') }}
-),
-
--- `order by dist limit n` over the whole table is what the vector index
--- answers; a where clause would be applied after the index search and could
--- leave fewer than k rows, so the target is dropped afterwards from k + 1.
+-- `order by dist limit n` straight over the indexed table is the shape the
+-- vector index answers: wrapped in an import CTE, or with a where clause
+-- (applied after the index search, leaving fewer than k rows), it is not.
+-- So the table is read here directly and the target dropped from k + 1 rows.
 nearest as (
     select
-        photo_id,
-        photo_image_url,
+        candidates.photo_id,
+        candidates.photo_image_url,
         {{ vector_distance(
-            'photo_embed',
-            '(select target_photos.photo_embed from photos as target_photos where target_photos.photo_id = '
-            ~ target ~ ' limit 1)'
+            'candidates.photo_embed',
+            '(select target_photos.photo_embed from ' ~ ref('photos') ~ ' as target_photos'
+            ~ ' where target_photos.photo_id = ' ~ target ~ ' limit 1)'
         ) }} as dist
-    from photos
+    from {{ ref('photos') }} as candidates
     order by dist asc
     limit {{ k + 1 }}
 ),

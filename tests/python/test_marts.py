@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -125,3 +126,26 @@ def test_k_larger_than_the_collection_returns_every_other_photo(tmp_path: Path) 
         load(client, data.directory)
     run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0002", "top_k": 10}, quiet=True)
     assert_marts_match(data, store, "p0002", 5)
+
+
+def explain(store: Path, sql: str) -> str:
+    return "\n".join(r[0] for r in query(store, "EXPLAIN indexes = 1 " + sql))
+
+
+def test_top_k_query_is_answered_by_the_vector_index(built: tuple[SyntheticDataset, Path]) -> None:
+    _, store = built
+    run_dbt(
+        ["compile", "--select", "top_k_neighbours"], db_path=store, dbt_vars={"target_photo_id": "p0005"}, quiet=True
+    )
+    compiled = Path(os.environ["DBT_TARGET_PATH"]) / "compiled/bildsuche/models/marts/top_k_neighbours.sql"
+    plan = explain(store, compiled.read_text())
+    assert "Name: photo_embed_idx" in plan, plan[-2000:]
+
+
+def test_tutorial_style_distance_queries_run_on_the_index(built: tuple[SyntheticDataset, Path]) -> None:
+    data, store = built
+    vector = "[" + ", ".join(f"{v:.8f}" for v in data.embeddings[data.index("p0005")]) + "]"
+    sql = f"SELECT photo_id, distance(photo_embed, {vector}) AS dist FROM analytics.photos ORDER BY dist LIMIT 5"
+    assert "Name: photo_embed_idx" in explain(store, sql)
+    rows = query(store, sql)
+    assert [r[0] for r in rows] == ["p0005"] + [pid for pid, _ in reference(data, "p0005", 4).neighbours]
