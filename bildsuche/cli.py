@@ -75,7 +75,14 @@ def cmd_load(args: argparse.Namespace) -> int:
     return load_command(args)
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from python_embed.cli import build_command
+
+    return build_command(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from python_embed.cli import add_build_arguments
     from seeds_loader.cli import add_load_arguments
 
     parser = argparse.ArgumentParser(prog="bildsuche", description="Image-similarity analytics on ClickHouse with dbt.")
@@ -91,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--target-photo-id", help="target photo (default: drawn reproducibly)")
     demo.add_argument("--quiet", action="store_true", help="hide dbt's log lines")
     demo.set_defaults(handler=cmd_demo)
+
+    build = sub.add_parser("build", help="embed photos into parquet files (= python -m python_embed build)")
+    add_build_arguments(build)
+    build.set_defaults(handler=cmd_build)
 
     load = sub.add_parser("load", help="load photos/conversions parquet into the raw tables (= python -m seeds_loader)")
     add_load_arguments(load)

@@ -22,11 +22,10 @@ class ProgressLine:
         if done < total and now - self.shown < self.every:
             return
         self.shown = now
-        elapsed = max(now - self.started, 1e-9)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else 0.0
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0.01 else 0.0
+        speed = f"{rate:,.0f} {self.unit}/s" if rate else "starting"
+        eta = f", eta {(total - done) / rate:.0f}s" if rate and done < total else ""
         end = "\n" if done >= total else ""
-        self.stream.write(
-            f"\r{self.label}: {done:,}/{total:,} {self.unit} ({rate:,.0f} {self.unit}/s, eta {eta:.0f}s){end}"
-        )
+        self.stream.write(f"\r{self.label}: {done:,}/{total:,} {self.unit} ({speed}{eta}){end}")
         self.stream.flush()

@@ -68,6 +68,8 @@ def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, p
     client.command(f"DROP TABLE IF EXISTS {staging}")
     client.command(table.ddl(staging, dim))
     done = 0
+    if progress:
+        progress(table.name, 0, total)
     for chunk in _batches(table, path):
         client.insert_arrow(f"{RAW_DATABASE}.{table.name}__loading", chunk)
         done += chunk.num_rows
