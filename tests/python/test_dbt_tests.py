@@ -78,3 +78,16 @@ def test_conversions_of_unknown_photos_fail_relationships(tmp_path: Path) -> Non
     execute(store, "INSERT INTO raw.conversions VALUES (100000, 'ghost', 'kw')")
     with pytest.raises(DbtRunError, match="relationships_stg_conversions"):
         run_dbt(["test", "--select", "stg_conversions"], db_path=store, quiet=True)
+
+
+def test_docs_generate_catalogs_every_model_and_source(tmp_path: Path) -> None:
+    import json
+    import os
+
+    store = build_store(tmp_path, n=20)
+    run_dbt(["docs", "generate"], db_path=store, quiet=True)
+    catalog = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "catalog.json").read_text())
+    models = {key.split(".")[-1] for key in catalog["nodes"]}
+    assert {"photos", "top_k_neighbours", "conversions_per_candidate", "keyword_breakdown"} <= models
+    assert {key.split(".")[-1] for key in catalog["sources"]} == {"photos", "conversions"}
+    assert "photo_embed" in catalog["nodes"]["model.bildsuche.photos"]["columns"]
