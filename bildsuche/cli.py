@@ -6,8 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bildsuche.errors import BildsucheError
+
+if TYPE_CHECKING:
+    from bildsuche.demo import DemoResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -26,10 +30,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
         return 130
 
 
-def _print_demo(result: object) -> None:
-    from bildsuche.demo import DemoResult
-
-    assert isinstance(result, DemoResult)
+def _print_demo(result: DemoResult) -> None:
     import pandas as pd
 
     with pd.option_context("display.width", 160, "display.max_colwidth", 60, "display.max_rows", 200):

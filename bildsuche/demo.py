@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +43,6 @@ class DemoResult:
 
 def demo_store() -> Path:
     """$BILDSUCHE_DB_PATH when set, else a store of the demo's own beside the default one."""
-    import os
-
     return config.db_path() if os.environ.get(config.DB_PATH_ENV) else config.data_dir() / "demo.chdb"
 
 

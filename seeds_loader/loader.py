@@ -50,6 +50,8 @@ def _batches(table: RawTable, path: Path) -> Iterator[pa.Table]:
         arrays = []
         for name, arrow_type in table.columns.items():
             column = batch.column(name)
+            if name in ("id", "photo_id") and column.null_count:
+                raise InputDataError(f"{path}: {column.null_count} row(s) without {name}")
             if pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type):
                 column = column.cast(pa.list_(column.type.value_type))
             column = column.cast(arrow_type)

@@ -153,6 +153,23 @@ def test_bad_conversions_file_is_refused_before_photos_change(
     assert snapshot(client) == before
 
 
+def test_conversions_without_photo_id_are_refused_mid_stream(
+    tmp_path: Path, client: Client, synthetic: SyntheticDataset
+) -> None:
+    load(client, synthetic.directory)
+    before = snapshot(client)
+    bad = write_synthetic(tmp_path / "bad", n=40, seed=9)
+    rows = pq.read_table(bad.directory / "conversions.parquet")
+    ids = rows.column("photo_id").to_pylist()
+    ids[-1] = None
+    pq.write_table(
+        rows.set_column(1, "photo_id", pa.array(ids, type=pa.string())), bad.directory / "conversions.parquet"
+    )
+    with pytest.raises(InputDataError, match=r"1 row\(s\) without photo_id"):
+        load(client, bad.directory)
+    assert snapshot(client) == before
+
+
 def test_other_dimension_is_allowed_when_declared(tmp_path: Path, client: Client) -> None:
     data = write_synthetic(tmp_path / "d", n=20, dim=64)
     load(client, data.directory, dim=64)
