@@ -15,7 +15,7 @@ from bildsuche.dbt import run_dbt
 from bildsuche.store import client_for
 from python_embed.demo_model import create_demo_model
 from python_embed.embedder import ClipEmbedder
-from python_embed.pipeline import embed_sources
+from python_embed.pipeline import embed_all
 from python_embed.sample import generate_sample
 from python_embed.writer import write_dataset
 from seeds_loader import load
@@ -69,7 +69,7 @@ def run_demo(
     model_path = model or str(create_demo_model(work / "model"))
     say(f"embedding with CLIP model {model_path}")
     embedder = ClipEmbedder(model_path)
-    embedded = embed_sources(sample.photos, embedder)
+    embedded = embed_all(sample.photos, embedder)
     dataset = work / "dataset"
     write_dataset(dataset, embedded.photos, embedded.embeddings, embedder.name, sample.conversions, embedded.failures)
     say(f"loading {dataset} into {store}")

@@ -1,17 +1,29 @@
-"""CLIP image embeddings through transformers, batched and L2-normalised."""
+"""CLIP image embeddings through transformers, batched and L2-normalised.
+
+On CPUs with AMX or AVX512-BF16 the model runs under bfloat16 autocast (the
+benchmark in benchmarks/ measures what that buys and how close the result
+stays to float32); on CUDA it runs there.  Preprocessing is ClipPreprocess,
+so it can run in worker threads while the model works on the previous batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from bildsuche.errors import BildsucheError
 from python_embed.demo_model import DEMO_MODEL_NAME, is_demo_model
+from python_embed.preprocess import ClipPreprocess
 from python_embed.types import Embeddings
+
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 class ModelUnavailableError(BildsucheError):
@@ -24,10 +36,20 @@ def l2_normalise(features: Any) -> Embeddings:
     return (array / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
 
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16 on this CPU (Linux: read from /proc/cpuinfo)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 class ClipEmbedder:
     """One loaded CLIP model; ``name`` is what the data records as its model."""
 
-    def __init__(self, model: str, *, device: str | None = None) -> None:
+    def __init__(self, model: str, *, device: str | None = None, precision: Precision = "auto") -> None:
         import torch
         from transformers import CLIPModel, CLIPProcessor
         from transformers.utils import logging as hf_logging
@@ -41,18 +63,39 @@ class ClipEmbedder:
             self.processor = CLIPProcessor.from_pretrained(model)
             self.model = CLIPModel.from_pretrained(model).eval().to(self.device)
         except (OSError, ValueError) as exc:
-            hint = "" if Path(model).exists() else (" (no network? pass --model with a local CLIP directory)")
+            hint = "" if Path(model).exists() else " (no network? pass --model with a local CLIP directory)"
             raise ModelUnavailableError(f"cannot load CLIP model {model!r}{hint}: {exc}") from exc
         self.dim = int(self.model.config.projection_dim)
+        self.preprocess = ClipPreprocess.from_image_processor(self.processor.image_processor)
+        if precision == "auto":
+            fast = self.device.startswith("cuda") or cpu_has_fast_bf16()
+            precision = "bf16" if fast else "fp32"
+        self.precision: Precision = precision
 
-    def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
         import torch
 
-        if not images:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        inputs = self.processor(images=list(images), return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.device)
         with torch.inference_mode():
-            out = self.model.get_image_features(pixel_values=pixels)
+            if self.precision == "bf16":
+                with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16):
+                    yield
+            else:
+                yield
+
+    def embed_pixels(self, pixels: NDArray[np.float32]) -> Embeddings:
+        """Embeddings of a (n, 3, H, W) batch already preprocessed."""
+        import torch
+
+        if len(pixels) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        with self._autocast():
+            out = self.model.get_image_features(pixel_values=batch)
         features = getattr(out, "pooler_output", out)
         return l2_normalise(features.float().cpu().numpy())
+
+    def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.embed_pixels(np.stack([self.preprocess(img) for img in images]))

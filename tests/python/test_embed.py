@@ -14,7 +14,7 @@ from transformers import CLIPModel, CLIPProcessor
 from python_embed.demo_model import create_demo_model, is_demo_model
 from python_embed.embedder import ClipEmbedder, ModelUnavailableError
 from python_embed.folder import scan_folder
-from python_embed.pipeline import embed_sources
+from python_embed.pipeline import embed_all
 from python_embed.sample import generate_sample
 from python_embed.types import Conversion
 from python_embed.writer import MODEL_METADATA_KEY, write_dataset
@@ -36,7 +36,7 @@ def test_demo_model_is_a_real_clip_with_512_d_projection(demo_model_dir: Path) -
 def test_embeddings_equal_a_direct_clip_computation(tmp_path: Path, demo_model_dir: Path) -> None:
     sample = generate_sample(tmp_path / "imgs", photos=12)
     embedder = ClipEmbedder(str(demo_model_dir))
-    result = embed_sources(sample.photos, embedder, batch_size=5)
+    result = embed_all(sample.photos, embedder, batch_size=5)
     assert result.embeddings.shape == (12, 512)
     assert result.embeddings.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(result.embeddings, axis=1), 1.0, atol=1e-5)
@@ -61,7 +61,7 @@ def test_undecodable_images_become_failures(tmp_path: Path, demo_model_dir: Path
     (folder / "notes.txt").write_text("ignored")
     sources = scan_folder(folder)
     assert [s.photo_id for s in sources] == ["broken", "red", "sub/blue"]
-    result = embed_sources(sources, ClipEmbedder(str(demo_model_dir)))
+    result = embed_all(sources, ClipEmbedder(str(demo_model_dir)))
     assert [p.photo_id for p in result.photos] == ["red", "sub/blue"]
     assert [(f.photo_id, f.stage) for f in result.failures] == [("broken", "decode")]
 
