@@ -12,13 +12,15 @@ class ProgressLine:
         self.label, self.unit = label, unit
         self.stream = stream or sys.stderr
         self.every = every
-        self.started = time.perf_counter()
+        self.started: float | None = None  # the clock starts with the first update, not at set-up
         self.shown = 0.0
 
     def update(self, done: int, total: int, label: str | None = None) -> None:
         now = time.perf_counter()
         if label and label != self.label:
-            self.label, self.started, self.shown = label, now, 0.0
+            self.label, self.started, self.shown = label, None, 0.0
+        if self.started is None:
+            self.started = now
         if done < total and now - self.shown < self.every:
             return
         self.shown = now

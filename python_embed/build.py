@@ -1,18 +1,41 @@
-"""Build the data set files from a source: a folder of images or the built-in sample."""
+"""`python_embed build`: source -> fetch -> CLIP -> photos/conversions/failures.parquet.
+
+Resumable (see checkpoint.py), honest about every photo it could not embed
+(failures.parquet: photo_id, url, stage, reason), and writing each output file
+atomically.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bildsuche.errors import UsageError
-from python_embed.embedder import ClipEmbedder
-from python_embed.pipeline import Progress, embed_sources
-from python_embed.sample import generate_sample
-from python_embed.types import Conversion, PhotoSource
-from python_embed.writer import write_dataset
+import pyarrow as pa
+import pyarrow.compute as pc
 
-SAMPLE_SOURCE = "sample"
+from bildsuche.errors import UsageError
+from python_embed.checkpoint import Checkpoint
+from python_embed.embedder import ClipEmbedder
+from python_embed.fetch import FetchConfig, Fetcher, ImageCache
+from python_embed.pipeline import Progress, StageTimes, embed_sources
+from python_embed.sources import PATH_COLUMN, embedded_only, read_source
+from python_embed.types import Embeddings, Failure, PhotoSource
+from python_embed.writer import CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE, failures_table, with_model, write_atomic
+
+CACHE_DIR = ".bildsuche-cache"
+
+
+@dataclass
+class BuildOptions:
+    limit: int | None = None
+    batch_size: int = 32
+    workers: int = 16
+    restart: bool = False
+    cache_dir: Path | None = None
+    fetch: FetchConfig = field(default_factory=FetchConfig)
 
 
 @dataclass
@@ -20,47 +43,141 @@ class BuildReport:
     out: Path
     model: str
     model_is_demo: bool
+    photos: int
     embedded: int
-    failed: int
+    resumed: int
+    precomputed: int
+    downloads: int
+    failures: Counter[str]
     conversions: int
+    times: StageTimes
+    seconds: float
 
 
-def read_source(source: str, work_dir: Path) -> tuple[list[PhotoSource], list[Conversion]]:
-    """Photos (and conversions, where the source has them) of ``source``."""
-    if source == SAMPLE_SOURCE:
-        sample = generate_sample(work_dir / "sample-images")
-        return sample.photos, sample.conversions
-    path = Path(source)
-    if path.is_dir():
-        from python_embed.folder import scan_folder
+def _id_column(table: pa.Table) -> pa.Table:
+    """The tutorial's id: kept when the source has one, else the row number."""
+    if "id" in table.column_names:
+        return table
+    return table.add_column(0, "id", pa.array(range(table.num_rows), pa.int64()))
 
-        return scan_folder(path), []
-    raise UsageError(f"unknown source {source!r}: give a folder of images or {SAMPLE_SOURCE!r}")
+
+def _read_failures(photos: pa.Table) -> tuple[pa.Table, list[Failure]]:
+    """Drop rows no build can embed (no id, no URL, a repeated id), as failures."""
+    ids = photos.column("photo_id").to_pylist()
+    urls = photos.column("photo_image_url").to_pylist()
+    keep, failures, seen = [], [], set()
+    for i, (pid, url) in enumerate(zip(ids, urls, strict=True)):
+        if not pid:
+            failures.append(Failure(f"<row {i}>", url or "", "read", "no photo_id"))
+        elif pid in seen:
+            failures.append(Failure(pid, url or "", "read", "duplicate photo_id"))
+        elif not url and (PATH_COLUMN not in photos.column_names):
+            failures.append(Failure(pid, "", "read", "no photo_image_url"))
+        else:
+            seen.add(pid)
+            keep.append(i)
+    return photos.take(keep), failures
+
+
+def _assemble(photos: pa.Table, need: pa.Array, computed: pa.Table) -> pa.Table:
+    """Photos that have an embedding (precomputed or from the shards), in source order."""
+    vectors = [computed]
+    if "photo_embed" in photos.column_names:
+        given = photos.filter(pc.invert(need)).select(["photo_id", "photo_embed"])
+        vectors.append(given.cast(computed.schema))
+        photos = photos.drop_columns(["photo_embed"])
+    if PATH_COLUMN in photos.column_names:
+        photos = photos.drop_columns([PATH_COLUMN])
+    known = pa.concat_tables(vectors).combine_chunks()
+    # Arrow joins carry no list columns: look each photo's vector up by position instead.
+    position = pc.index_in(photos.column("photo_id"), value_set=known.column("photo_id"))
+    found = pc.is_valid(position)
+    joined = photos.filter(found).append_column("photo_embed", known.column("photo_embed").take(position.filter(found)))
+    front = ["id", "photo_id", "photo_image_url", "photo_embed"]
+    return joined.select(front + [c for c in joined.column_names if c not in front])
 
 
 def build(
     source: str,
     out: Path,
-    embedder: ClipEmbedder,
-    *,
-    limit: int | None = None,
-    batch_size: int = 32,
+    embedder_factory: Callable[[], ClipEmbedder],
+    options: BuildOptions | None = None,
     progress: Progress | None = None,
 ) -> BuildReport:
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be positive, got {limit}")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be positive, got {batch_size}")
-    photos, conversions = read_source(source, Path(out))
-    photos = photos[:limit] if limit else photos
-    result = embed_sources(photos, embedder, batch_size=batch_size, progress=progress)
-    write_dataset(Path(out), result.photos, result.embeddings, embedder.name, conversions, result.failures)
-    embedded_ids = {p.photo_id for p in result.photos}
+    opts = options or BuildOptions()
+    if opts.limit is not None and opts.limit < 1:
+        raise UsageError(f"--limit must be positive, got {opts.limit}")
+    if opts.batch_size < 1 or opts.workers < 1:
+        raise UsageError("--batch-size and --concurrency must be positive")
+    started = time.perf_counter()
+    out = Path(out)
+    data = read_source(source, out)
+    photos = data.photos.slice(0, opts.limit) if opts.limit else data.photos
+    photos, failures = _read_failures(photos)
+    photos = _id_column(photos)
+
+    has_embed = "photo_embed" in photos.column_names
+    need = pc.is_null(photos.column("photo_embed")) if has_embed else pa.array([True] * photos.num_rows)
+    embedder = embedder_factory() if pc.any(need).as_py() else None
+    model = embedder.name if embedder else (data.model or "unknown")
+    checkpoint = Checkpoint(out, model, source, restart=opts.restart)
+    done = checkpoint.done_ids()
+    paths = photos.column(PATH_COLUMN).to_pylist() if PATH_COLUMN in photos.column_names else [None] * len(need)
+    todo = [
+        PhotoSource(pid, url or "", path or "")
+        for pid, url, path, needed in zip(
+            photos.column("photo_id").to_pylist(),
+            photos.column("photo_image_url").to_pylist(),
+            paths,
+            need.to_pylist(),
+            strict=True,
+        )
+        if needed and pid not in done
+    ]
+    fetcher = Fetcher(ImageCache(opts.cache_dir or out / CACHE_DIR), opts.fetch)
+    times = StageTimes()
+    if todo:
+        assert embedder is not None
+
+        def sink(batch: list[PhotoSource], embeddings: Embeddings, failed: list[Failure]) -> None:
+            checkpoint.append(batch, embeddings)
+            failures.extend(failed)
+
+        embed_sources(
+            todo,
+            embedder,
+            sink,
+            fetcher=fetcher,
+            batch_size=opts.batch_size,
+            workers=opts.workers,
+            progress=progress,
+            times=times,
+        )
+
+    result = _assemble(photos, need, checkpoint.embeddings())
+    embedded_ids = result.column("photo_id").combine_chunks() if result.num_rows else pa.array([], pa.string())
+    conversions = embedded_only(data.conversions, embedded_ids)
+    write_atomic(with_model(result, model), out / PHOTOS_FILE)
+    conversions_out = _id_column(conversions) if conversions is not None else None
+    if conversions_out is not None:
+        write_atomic(conversions_out, out / CONVERSIONS_FILE)
+    for name, table in data.extra.items():
+        filtered = embedded_only(table, embedded_ids)
+        assert filtered is not None
+        write_atomic(filtered, out / f"{name}.parquet")
+    write_atomic(failures_table(failures), out / FAILURES_FILE)
+    checkpoint.clear()
     return BuildReport(
-        out=Path(out),
-        model=embedder.name,
-        model_is_demo=embedder.is_demo,
-        embedded=len(result.photos),
-        failed=len(result.failures),
-        conversions=sum(1 for c in conversions if c.photo_id in embedded_ids),
+        out=out,
+        model=model,
+        model_is_demo=bool(embedder and embedder.is_demo),
+        photos=data.photos.num_rows if not opts.limit else min(opts.limit, data.photos.num_rows),
+        embedded=len(todo) - sum(1 for f in failures if f.stage in ("fetch", "decode")),
+        resumed=len(done & set(photos.column("photo_id").to_pylist())),
+        precomputed=int(pc.sum(pc.invert(need)).as_py() or 0),
+        downloads=fetcher.downloads,
+        failures=Counter(f"{f.stage}:{f.reason.split(':')[0]}" for f in failures),
+        conversions=conversions_out.num_rows if conversions_out is not None else 0,
+        times=times,
+        seconds=time.perf_counter() - started,
     )

@@ -31,6 +31,11 @@ def write_atomic(table: pa.Table, path: Path) -> None:
         raise
 
 
+def with_model(table: pa.Table, model: str) -> pa.Table:
+    """Record the embedding model in the file's schema metadata."""
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), MODEL_METADATA_KEY: model.encode()})
+
+
 def photos_table(photos: Sequence[PhotoSource], embeddings: Embeddings, model: str) -> pa.Table:
     if len(photos) != len(embeddings):
         raise ValueError(f"{len(photos)} photos but {len(embeddings)} embeddings")
@@ -45,7 +50,7 @@ def photos_table(photos: Sequence[PhotoSource], embeddings: Embeddings, model: s
             "photo_embed": pa.ListArray.from_arrays(offsets, flat),
         }
     )
-    return table.replace_schema_metadata({MODEL_METADATA_KEY: model.encode()})
+    return with_model(table, model)
 
 
 def conversions_table(conversions: Sequence[Conversion]) -> pa.Table:

@@ -1,0 +1,260 @@
+"""python_embed build: Unsplash Lite zips, the tutorial's parquet and folders, over a faulty loopback CDN."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from PIL import Image
+from transformers import CLIPModel, CLIPProcessor
+
+from bildsuche.dbt import run_dbt
+from bildsuche.store import client_for
+from imageserver import ImageServer, image_server
+from python_embed.build import CACHE_DIR, BuildOptions, build
+from python_embed.checkpoint import Checkpoint
+from python_embed.embedder import ClipEmbedder
+from python_embed.fetch import FetchConfig, thumbnail_url
+from seeds_loader import load
+
+GOOD = [f"good{i:02d}" for i in range(12)]
+FAULTS = {
+    "gone": ("404", "fetch", "http_404"),
+    "html": ("html", "fetch", "not_image"),
+    "trunc": ("truncated", "decode", "OSError"),
+    "slow": ("slow", "fetch", "timeout"),
+    "down": ("always503", "fetch", "http_503"),
+    "empty": ("empty", "fetch", "empty"),
+}
+FAST_FETCH = FetchConfig(connect_timeout=2.0, read_timeout=0.4, retries=2, backoff=0.01)
+
+
+def unsplash_zip(path: Path, server: ImageServer) -> dict[str, str]:
+    """An Unsplash-Lite-shaped zip with the release's quirks; returns photo_id -> url."""
+    urls = {pid: server.url("ok", pid) for pid in GOOD}
+    urls["flaky1"] = server.url("flaky", "flaky1")  # 503 twice, then fine
+    urls["busy1"] = server.url("busy", "busy1")  # 429 with Retry-After, then fine
+    urls.update({pid: server.url(kind, pid) for pid, (kind, _, _) in FAULTS.items()})
+    urls["badurl"] = "htp:/not a url"
+    header = "photo_id\tphoto_url\tphoto_image_url\tphoto_description\tphoto_featured\tstats_downloads\n"
+    rows = []
+    for i, (pid, url) in enumerate(urls.items()):
+        description = '"two\nlines\tand a tab"' if i == 0 else ("plain" if i % 2 else "")
+        rows.append(
+            f" {pid} \thttps://unsplash.com/photos/{pid}\t{url} \t{description}\t{'t' if i % 3 else 'f'}\t{i}\n"
+        )
+    half = len(rows) // 2
+    conversions = "converted_at\tconversion_type\tkeyword\tphoto_id\tanonymous_user_id\tconversion_country\n"
+    conversions += "".join(
+        f"2021-0{1 + n % 9}-01 10:00:00\tdownload\t{kw}\t{pid}\tu{n}\tDE\n"
+        for n, (pid, kw) in enumerate([(p, k) for p in urls for k in ("Sky ", "tree")])
+    )
+    keywords = "photo_id\tkeyword\tai_service_1_confidence\tai_service_2_confidence\tsuggested_by_user\n"
+    keywords += "".join(f"{pid}\tnature\t0.9\t\tf\n" for pid in urls)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("unsplash-research-dataset-lite/photos.tsv000", header + "".join(rows[:half]))
+        zf.writestr("unsplash-research-dataset-lite/photos.tsv001", header + "".join(rows[half:]))
+        zf.writestr("unsplash-research-dataset-lite/conversions.tsv000", conversions)
+        zf.writestr("unsplash-research-dataset-lite/keywords.tsv000", keywords)
+        zf.writestr("__MACOSX/unsplash-research-dataset-lite/._photos.tsv000", "\x00\x05junk")
+        zf.writestr("unsplash-research-dataset-lite/README.md", "readme")
+    return urls
+
+
+@pytest.fixture()
+def server() -> Iterator[ImageServer]:
+    with image_server() as srv:
+        srv.slow_seconds = 1.5
+        yield srv
+
+
+def embedder_factory(model_dir: Path) -> ClipEmbedder:
+    return ClipEmbedder(str(model_dir))
+
+
+def test_unsplash_zip_build_accounts_for_every_photo(tmp_path: Path, server: ImageServer, demo_model_dir: Path) -> None:
+    urls = unsplash_zip(tmp_path / "lite.zip", server)
+    out = tmp_path / "out"
+    report = build(
+        str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), BuildOptions(fetch=FAST_FETCH)
+    )
+
+    photos = pq.read_table(out / "photos.parquet")
+    embedded = photos.column("photo_id").to_pylist()
+    assert embedded == [*GOOD, "flaky1", "busy1"]  # source order; retried faults recovered
+    assert photos.column("id").to_pylist() == list(range(14))
+    assert photos.schema.field("photo_embed").type == pa.list_(pa.float32())
+    assert photos.column("photo_description").to_pylist()[0] == "two\nlines\tand a tab"
+    assert photos.column("photo_image_url").to_pylist()[0] == urls["good00"]  # stray spaces trimmed
+    assert {"photo_featured", "stats_downloads", "photo_url"} <= set(photos.column_names)
+
+    failures = {r["photo_id"]: r for r in pq.read_table(out / "failures.parquet").to_pylist()}
+    assert set(failures) | set(embedded) == set(urls)
+    assert not set(failures) & set(embedded)
+    for pid, (_, stage, reason) in FAULTS.items():
+        assert failures[pid]["stage"] == stage, failures[pid]
+        assert failures[pid]["reason"].startswith(reason), failures[pid]
+    assert failures["badurl"]["reason"].startswith("bad_url")
+    assert report.failures["fetch:http_404"] == 1 and sum(report.failures.values()) == len(failures)
+
+    conversions = pq.read_table(out / "conversions.parquet")
+    assert set(conversions.column("photo_id").to_pylist()) == set(embedded)
+    assert conversions.num_rows == 2 * len(embedded)
+    assert {"converted_at", "conversion_type", "anonymous_user_id", "conversion_country", "id"} <= set(
+        conversions.column_names
+    )
+    assert set(conversions.column("keyword").to_pylist()) == {"Sky", "tree"}
+    assert set(pq.read_table(out / "keywords.parquet").column("photo_id").to_pylist()) == set(embedded)
+    assert not (out / ".bildsuche-build").exists()
+
+    # A second build downloads none of the photos it has (failed ones are tried again).
+    before = dict(server.hits)
+    again = build(
+        str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), BuildOptions(fetch=FAST_FETCH)
+    )
+    assert again.downloads == 0
+    for path in [f"/ok/{pid}" for pid in GOOD] + ["/flaky/flaky1", "/busy/busy1"]:
+        assert server.hits[path] == before[path]
+    assert server.hits["/404/gone"] > before["/404/gone"]
+    assert pq.read_table(out / "photos.parquet").equals(photos)
+
+
+def test_embeddings_equal_direct_clip_on_the_downloaded_thumbnail(
+    tmp_path: Path, server: ImageServer, demo_model_dir: Path
+) -> None:
+    unsplash_zip(tmp_path / "lite.zip", server)
+    out = tmp_path / "out"
+    build(
+        str(tmp_path / "lite.zip"),
+        out,
+        lambda: embedder_factory(demo_model_dir),
+        BuildOptions(fetch=FAST_FETCH, limit=4),
+    )
+    photos = pq.read_table(out / "photos.parquet").to_pylist()
+    model = CLIPModel.from_pretrained(demo_model_dir).eval()
+    processor = CLIPProcessor.from_pretrained(demo_model_dir)
+    for row in photos:
+        from python_embed.fetch import ImageCache
+
+        cached = ImageCache(out / CACHE_DIR).get(thumbnail_url(row["photo_image_url"]))
+        assert cached is not None
+        with Image.open(cached) as img:
+            inputs = processor(images=img.convert("RGB"), return_tensors="pt")
+        with torch.inference_mode():
+            direct = model.get_image_features(**inputs).pooler_output[0].numpy()
+        ours = np.asarray(row["photo_embed"], dtype=np.float32)
+        cosine = float(direct @ ours / (np.linalg.norm(direct) * np.linalg.norm(ours)))
+        assert cosine >= 0.995
+
+
+def test_interrupted_build_resumes_without_downloading_or_embedding_twice(
+    tmp_path: Path, server: ImageServer, demo_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unsplash_zip(tmp_path / "lite.zip", server)
+    options = BuildOptions(fetch=FAST_FETCH, batch_size=4, workers=2)
+    reference_out = tmp_path / "reference"
+    build(str(tmp_path / "lite.zip"), reference_out, lambda: embedder_factory(demo_model_dir), options)
+    reference = pq.read_table(reference_out / "photos.parquet")
+
+    out = tmp_path / "out"
+    original_append = Checkpoint.append
+    calls = {"n": 0}
+
+    def interrupted(self: Checkpoint, photos: list, embeddings: np.ndarray) -> None:
+        original_append(self, photos, embeddings)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "append", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build(str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), options)
+    monkeypatch.setattr(Checkpoint, "append", original_append)
+    assert not (out / "photos.parquet").exists()
+    first = Checkpoint(out, "bildsuche-demo-clip", str(tmp_path / "lite.zip")).done_ids()
+    assert len(first) == 8
+
+    embedded_again: list[int] = []
+    real_embed = ClipEmbedder.embed_pixels
+
+    def counting(self: ClipEmbedder, pixels: np.ndarray) -> np.ndarray:
+        embedded_again.append(len(pixels))
+        return real_embed(self, pixels)
+
+    monkeypatch.setattr(ClipEmbedder, "embed_pixels", counting)
+    before = dict(server.hits)
+    report = build(str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), options)
+    assert report.resumed == 8
+    assert sum(embedded_again) == 14 - 8
+    for pid in first:
+        assert server.hits[f"/ok/{pid}"] == before.get(f"/ok/{pid}", 0)  # nothing fetched again
+    resumed = pq.read_table(out / "photos.parquet")
+    assert resumed.column("photo_id").to_pylist() == reference.column("photo_id").to_pylist()
+    np.testing.assert_allclose(
+        np.array(resumed.column("photo_embed").to_pylist()),
+        np.array(reference.column("photo_embed").to_pylist()),
+        atol=1e-6,
+    )
+
+
+def test_other_model_on_an_unfinished_build_is_refused(tmp_path: Path) -> None:
+    from bildsuche.errors import UsageError
+
+    Checkpoint(tmp_path, "model-a", "src")
+    with pytest.raises(UsageError, match="unfinished build"):
+        Checkpoint(tmp_path, "model-b", "src")
+    Checkpoint(tmp_path, "model-b", "src", restart=True)
+
+
+def test_tutorial_parquet_keeps_its_embeddings(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((5, 512))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    pq.write_table(
+        pa.table(
+            {
+                "id": pa.array([10, 11, 12, 13, 14], pa.int64()),
+                "photo_id": [f"t{i}" for i in range(5)],
+                "photo_image_url": [f"https://images.example/t{i}" for i in range(5)],
+                "photo_embed": pa.array(vectors.tolist(), pa.list_(pa.float64())),
+            }
+        ),
+        tmp_path / "photos-all.parquet",
+    )
+    pq.write_table(
+        pa.table({"id": [1, 2], "photo_id": ["t1", "nope"], "keyword": ["a", "b"]}),
+        tmp_path / "conversions-all.parquet",
+    )
+
+    def no_model() -> ClipEmbedder:
+        raise AssertionError("no photo needs embedding")
+
+    out = tmp_path / "out"
+    report = build(str(tmp_path / "photos-all.parquet"), out, no_model)
+    photos = pq.read_table(out / "photos.parquet")
+    assert report.precomputed == 5 and report.model == "openai/clip-vit-base-patch32"
+    assert photos.column("id").to_pylist() == [10, 11, 12, 13, 14]
+    assert photos.schema.field("photo_embed").type == pa.list_(pa.float32())
+    np.testing.assert_allclose(np.array(photos.column("photo_embed").to_pylist()), vectors, rtol=1e-6)
+    assert pq.read_table(out / "conversions.parquet").to_pylist() == [{"id": 1, "photo_id": "t1", "keyword": "a"}]
+
+
+@pytest.mark.slow
+def test_build_then_load_then_dbt_build(tmp_path: Path, server: ImageServer, demo_model_dir: Path) -> None:
+    unsplash_zip(tmp_path / "lite.zip", server)
+    out = tmp_path / "out"
+    build(str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), BuildOptions(fetch=FAST_FETCH))
+    store = tmp_path / "store"
+    with client_for("embedded", path=store) as client:
+        report = load(client, out)
+    assert report.rows == {"photos": 14, "conversions": 28}
+    run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "good03", "top_k": 5}, quiet=True)
+    with client_for("embedded", path=store) as client:
+        assert client.command("SELECT count() FROM analytics.top_k_neighbours") == 5
+        assert client.command("SELECT sum(downloads) FROM analytics.conversions_per_candidate") == 10
