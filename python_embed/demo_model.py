@@ -41,7 +41,21 @@ def is_demo_model(path: str | Path) -> bool:
     return (Path(path) / DEMO_MARKER).is_file()
 
 
-def create_demo_model(directory: Path, *, seed: int = 0) -> Path:
+# Tower sizes: the demo's tiny towers, or openai/clip-vit-base-patch32's own
+# (for benchmarks that must run the real architecture, still with random weights).
+ARCHITECTURES = {
+    "tiny": {
+        "text": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2},
+        "vision": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2},
+    },
+    "vit-b-32": {
+        "text": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8},
+        "vision": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12},
+    },
+}
+
+
+def create_demo_model(directory: Path, *, seed: int = 0, architecture: str = "tiny") -> Path:
     """Write the demo model to ``directory`` (once; an existing one is kept)."""
     directory = Path(directory)
     if is_demo_model(directory):
@@ -53,24 +67,14 @@ def create_demo_model(directory: Path, *, seed: int = 0) -> Path:
     tokenizer = CLIPTokenizer(vocab=_byte_level_vocab(), merges=[])
     config = CLIPConfig(
         text_config={
+            **ARCHITECTURES[architecture]["text"],
             "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
             "max_position_embeddings": 77,
             "bos_token_id": tokenizer.bos_token_id,
             "eos_token_id": tokenizer.eos_token_id,
             "pad_token_id": tokenizer.pad_token_id,
         },
-        vision_config={
-            "image_size": 224,
-            "patch_size": 32,
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 2,
-        },
+        vision_config={**ARCHITECTURES[architecture]["vision"], "image_size": 224, "patch_size": 32},
         projection_dim=PROJECTION_DIM,
     )
     torch.manual_seed(seed)
@@ -88,6 +92,7 @@ def create_demo_model(directory: Path, *, seed: int = 0) -> Path:
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(directory)
     model.save_pretrained(directory)
     (directory / DEMO_MARKER).write_text(
-        json.dumps({"name": DEMO_MODEL_NAME, "seed": seed, "weights": "random"}), encoding="utf-8"
+        json.dumps({"name": DEMO_MODEL_NAME, "seed": seed, "architecture": architecture, "weights": "random"}),
+        encoding="utf-8",
     )
     return directory

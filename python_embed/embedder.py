@@ -1,16 +1,16 @@
 """CLIP image embeddings through transformers, batched and L2-normalised.
 
-On CPUs with AMX or AVX512-BF16 the model runs under bfloat16 autocast (the
-benchmark in benchmarks/ measures what that buys and how close the result
-stays to float32); on CUDA it runs there.  Preprocessing is ClipPreprocess,
+On CPUs with AMX or AVX512-BF16 (and on CUDA) the model runs in bfloat16:
+weights and activations, with PyTorch accumulating layer norms, softmax and
+matrix products in float32.  benchmarks/embed_throughput.py measures what that
+buys and how close the embeddings stay to float32 (docs/benchmarks.md).  Preprocessing is ClipPreprocess,
 so it can run in worker threads while the model works on the previous batch.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,17 +71,8 @@ class ClipEmbedder:
             fast = self.device.startswith("cuda") or cpu_has_fast_bf16()
             precision = "bf16" if fast else "fp32"
         self.precision: Precision = precision
-
-    @contextlib.contextmanager
-    def _autocast(self) -> Iterator[None]:
-        import torch
-
-        with torch.inference_mode():
-            if self.precision == "bf16":
-                with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16):
-                    yield
-            else:
-                yield
+        self._dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        self.model.to(self._dtype)
 
     def embed_pixels(self, pixels: NDArray[np.float32]) -> Embeddings:
         """Embeddings of a (n, 3, H, W) batch already preprocessed."""
@@ -89,8 +80,8 @@ class ClipEmbedder:
 
         if len(pixels) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
-        with self._autocast():
+        batch = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device, dtype=self._dtype)
+        with torch.inference_mode():
             out = self.model.get_image_features(pixel_values=batch)
         features = getattr(out, "pooler_output", out)
         return l2_normalise(features.float().cpu().numpy())

@@ -31,6 +31,8 @@ def load_command(args: argparse.Namespace) -> int:
         print(f"raw.{table}: {rows:,} rows loaded in {report.seconds[table]:.1f}s")
     for table in report.skipped:
         print(f"raw.{table}: no {table}.parquet given, left as it was")
+    for table, columns in report.columns_left_out.items():
+        print(f"raw.{table}: columns of unsupported types left out: {', '.join(columns)}")
     return 0
 
 

@@ -21,11 +21,12 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bildsuche.errors import InputDataError, StoreUnavailableError
-from seeds_loader.schema import DEFAULT_DIM, PHOTOS, RAW_DATABASE, TABLES, RawTable
+from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, TABLES, RawTable
 from seeds_loader.validate import open_parquet, scan
 
 # Rows per insert: photos carry 2 KiB of floats each, conversions a few dozen bytes.
-BATCH_ROWS = {"photos": 4096, "conversions": 262_144}
+BATCH_ROWS = {"photos": 4096}
+DEFAULT_BATCH_ROWS = 262_144
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(table, rows_loaded, rows_total) after every batch."""
@@ -36,26 +37,27 @@ class LoadReport:
     rows: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    columns_left_out: dict[str, list[str]] = field(default_factory=dict)
 
 
 def qualified(name: str) -> str:
     return f"`{RAW_DATABASE}`.`{name}`"
 
 
-def _batches(table: RawTable, path: Path) -> Iterator[pa.Table]:
+def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType]) -> Iterator[pa.Table]:
     pf = open_parquet(path)
-    names = list(table.columns)
-    target = pa.schema([pa.field(n, t) for n, t in table.columns.items()])
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS[table.name], columns=names):
+    target = pa.schema([pa.field(n, t) for n, t in types.items()])
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS.get(table.name, DEFAULT_BATCH_ROWS), columns=list(types)):
         arrays = []
-        for name, arrow_type in table.columns.items():
+        for name, arrow_type in types.items():
             column = batch.column(name)
-            if name in ("id", "photo_id") and column.null_count:
+            required = name in table.columns
+            if name in ("id", "photo_id") and required and column.null_count:
                 raise InputDataError(f"{path}: {column.null_count} row(s) without {name}")
             if pa.types.is_fixed_size_list(column.type) or pa.types.is_large_list(column.type):
                 column = column.cast(pa.list_(column.type.value_type))
             column = column.cast(arrow_type)
-            if pa.types.is_string(arrow_type) and column.null_count:
+            if required and pa.types.is_string(arrow_type) and column.null_count:
                 column = pc.fill_null(column, "")
             arrays.append(column)
         yield pa.Table.from_arrays(arrays, schema=target)
@@ -65,14 +67,16 @@ def _exists(client: Client, name: str) -> bool:
     return bool(client.command(f"EXISTS TABLE {qualified(name)}"))
 
 
-def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, progress: Progress | None) -> None:
+def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, progress: Progress | None) -> list[str]:
+    """Fill `<table>__loading`; return the file's columns that could not be loaded."""
     staging = qualified(f"{table.name}__loading")
+    arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow)
     client.command(f"DROP TABLE IF EXISTS {staging}")
-    client.command(table.ddl(staging, dim))
+    client.command(table.ddl(staging, dim, clickhouse_types))
     done = 0
     if progress:
         progress(table.name, 0, total)
-    for chunk in _batches(table, path):
+    for chunk in _batches(table, path, arrow_types):
         client.insert_arrow(f"{RAW_DATABASE}.{table.name}__loading", chunk)
         done += chunk.num_rows
         if progress:
@@ -80,6 +84,7 @@ def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, p
     stored = int(client.query(f"SELECT count() FROM {staging}").result_rows[0][0])
     if stored != total:
         raise InputDataError(f"{path}: {total} rows read but {stored} stored in {staging}")
+    return left_out
 
 
 def _swap_in(client: Client, name: str) -> None:
@@ -104,11 +109,12 @@ def load(
     dim: int = DEFAULT_DIM,
     progress: Progress | None = None,
 ) -> LoadReport:
-    """Load ``directory``/photos.parquet and, when present, conversions.parquet.
+    """Load ``directory``/photos.parquet and, when present, conversions.parquet,
+    keywords.parquet, collections.parquet and colors.parquet.
 
-    A missing conversions.parquet leaves raw.conversions as it is (created
-    empty when absent).  Raises InputDataError for bad files, with the store
-    unchanged.
+    A missing file leaves its table as it is (raw.conversions is created empty
+    when absent, as the marts read it).  Raises InputDataError for bad files,
+    with the store unchanged.
     """
     if dim < 1:
         raise InputDataError(f"--dim must be positive, got {dim}")
@@ -124,7 +130,9 @@ def load(
         client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
         for table in present:
             started = time.perf_counter()
-            _insert(client, table, directory / table.file_name, totals[table.name], dim, progress)
+            left_out = _insert(client, table, directory / table.file_name, totals[table.name], dim, progress)
+            if left_out:
+                report.columns_left_out[table.name] = left_out
             report.seconds[table.name] = time.perf_counter() - started
         for table in present:
             _swap_in(client, table.name)
@@ -132,7 +140,7 @@ def load(
         for table in TABLES:
             if table not in present:
                 report.skipped.append(table.name)
-                if not _exists(client, table.name):
+                if table is CONVERSIONS and not _exists(client, table.name):
                     client.command(table.ddl(qualified(table.name), dim))
     except ClickHouseError as exc:
         _drop_staging(client)

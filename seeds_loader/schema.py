@@ -1,4 +1,10 @@
-"""The raw tables: their DDL and the parquet columns they are loaded from."""
+"""The raw tables: their DDL and the parquet columns they are loaded from.
+
+Each table has required columns with fixed types; any further column of the
+parquet file (photo metadata, the other conversion columns, ...) is loaded
+too, as a Nullable column of the type its Arrow type maps to.  Columns of
+types with no mapping are left out and reported.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,23 @@ RAW_DATABASE = "raw"
 DEFAULT_DIM = 512
 
 
+def _extra_type(arrow_type: pa.DataType) -> tuple[pa.DataType, str] | None:
+    """(Arrow type to cast to, ClickHouse type) of an extra column, or None."""
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_null(arrow_type):
+        return pa.string(), "Nullable(String)"
+    if pa.types.is_boolean(arrow_type):
+        return pa.bool_(), "Nullable(Bool)"
+    if pa.types.is_integer(arrow_type):
+        return pa.int64(), "Nullable(Int64)"
+    if pa.types.is_floating(arrow_type):
+        return pa.float64(), "Nullable(Float64)"
+    if pa.types.is_timestamp(arrow_type):
+        return pa.timestamp("ms"), "Nullable(DateTime64(3))"
+    if pa.types.is_date(arrow_type):
+        return pa.date32(), "Nullable(Date32)"
+    return None
+
+
 @dataclass(frozen=True)
 class RawTable:
     name: str
@@ -17,9 +40,26 @@ class RawTable:
     # Arrow type each required parquet column is cast to before insertion.
     columns: dict[str, pa.DataType]
     order_by: str
+    optional: bool = True
 
-    def ddl(self, qualified_name: str, dim: int) -> str:
-        cols = ",\n    ".join(f"`{name}` {_ch_type(t)}" for name, t in self.columns.items())
+    def layout(self, schema: pa.Schema) -> tuple[dict[str, pa.DataType], dict[str, str], list[str]]:
+        """Arrow types to cast to and ClickHouse types of every loaded column, and the columns left out."""
+        arrow = dict(self.columns)
+        clickhouse = {name: _ch_type(t) for name, t in self.columns.items()}
+        skipped = []
+        for field in schema:
+            if field.name in arrow:
+                continue
+            mapped = _extra_type(field.type)
+            if mapped is None or "`" in field.name or not field.name:
+                skipped.append(field.name)
+                continue
+            arrow[field.name], clickhouse[field.name] = mapped
+        return arrow, clickhouse, skipped
+
+    def ddl(self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None) -> str:
+        types = clickhouse_types or {name: _ch_type(t) for name, t in self.columns.items()}
+        cols = ",\n    ".join(f"`{name}` {ch_type}" for name, ch_type in types.items())
         constraint = ""
         if "photo_embed" in self.columns:
             constraint = f",\n    CONSTRAINT vector_len CHECK length(photo_embed) = {int(dim)}"
@@ -48,6 +88,7 @@ PHOTOS = RawTable(
         "photo_embed": pa.list_(pa.float32()),
     },
     order_by="photo_id",
+    optional=False,
 )
 
 # Sorted by photo_id: every mart looks conversions up per photo, and the
@@ -63,4 +104,9 @@ CONVERSIONS = RawTable(
     order_by="(photo_id, id)",
 )
 
-TABLES = (PHOTOS, CONVERSIONS)
+# Unsplash Lite's other tables, when python_embed found them in the release.
+KEYWORDS = RawTable("keywords", "keywords.parquet", {"photo_id": pa.string()}, "photo_id")
+COLLECTIONS = RawTable("collections", "collections.parquet", {"photo_id": pa.string()}, "photo_id")
+COLORS = RawTable("colors", "colors.parquet", {"photo_id": pa.string()}, "photo_id")
+
+TABLES = (PHOTOS, CONVERSIONS, KEYWORDS, COLLECTIONS, COLORS)

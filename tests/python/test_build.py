@@ -253,7 +253,17 @@ def test_build_then_load_then_dbt_build(tmp_path: Path, server: ImageServer, dem
     store = tmp_path / "store"
     with client_for("embedded", path=store) as client:
         report = load(client, out)
-    assert report.rows == {"photos": 14, "conversions": 28}
+    assert report.rows == {"photos": 14, "conversions": 28, "keywords": 14}
+    with client_for("embedded", path=store) as client:
+        columns = dict(
+            client.query(
+                "SELECT name, type FROM system.columns WHERE database = 'raw' AND table = 'photos'"
+            ).result_rows
+        )
+        assert columns["photo_description"] == "Nullable(String)" and columns["photo_embed"] == "Array(Float32)"
+        sql = "SELECT photo_description FROM raw.photos WHERE photo_id = 'good00'"
+        assert client.query(sql).result_rows == [("two\nlines\tand a tab",)]
+        assert client.command("SELECT count() FROM raw.conversions WHERE conversion_country = 'DE'") == 28
     run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "good03", "top_k": 5}, quiet=True)
     with client_for("embedded", path=store) as client:
         assert client.command("SELECT count() FROM analytics.top_k_neighbours") == 5

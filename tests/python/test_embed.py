@@ -49,7 +49,7 @@ def test_embeddings_equal_a_direct_clip_computation(tmp_path: Path, demo_model_d
         with torch.inference_mode():
             direct = model.get_image_features(**inputs).pooler_output[0].numpy()
         direct = direct / np.linalg.norm(direct)
-        assert float(direct @ result.embeddings[i]) >= 0.9999
+        assert float(direct @ result.embeddings[i]) >= 0.995
 
 
 def test_undecodable_images_become_failures(tmp_path: Path, demo_model_dir: Path) -> None:

@@ -80,7 +80,7 @@ def test_missing_conversions_file_keeps_existing_conversions(client: Client, syn
     before = snapshot(client)["conversions"]
     (synthetic.directory / "conversions.parquet").unlink()
     report = load(client, synthetic.directory)
-    assert report.skipped == ["conversions"]
+    assert report.skipped == ["conversions", "keywords", "collections", "colors"]
     assert snapshot(client)["conversions"] == before
 
 
