@@ -21,7 +21,7 @@ def jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (200, 150)) -> by
 
 
 class ImageServer:
-    """Routes: /ok/<name> an image; /404/..; /flaky/<name> 503 twice then the image;
+    """Routes: /ok/<name> an image (/okslow/ after 50 ms); /404/..; /flaky/<name> 503 twice then the image;
     /busy/<name> 429 with Retry-After once; /html/..; /truncated/..; /slow/.. (sleeps past timeouts);
     /always503/..; /empty/.."""
 
@@ -43,7 +43,9 @@ class ImageServer:
                 kind, _, name = path.strip("/").partition("/")
                 seed = sum(name.encode()) % 200
                 body = jpeg((seed, 255 - seed, (seed * 7) % 255))
-                if kind == "ok" or (kind == "flaky" and count > 2) or (kind == "busy" and count > 1):
+                if kind == "okslow":
+                    time.sleep(0.05)
+                if kind in ("ok", "okslow") or (kind == "flaky" and count > 2) or (kind == "busy" and count > 1):
                     self._send(200, "image/jpeg", body)
                 elif kind == "flaky" or kind == "always503":
                     self._send(503, "text/plain", b"busy")

@@ -268,3 +268,76 @@ def test_build_then_load_then_dbt_build(tmp_path: Path, server: ImageServer, dem
     with client_for("embedded", path=store) as client:
         assert client.command("SELECT count() FROM analytics.top_k_neighbours") == 5
         assert client.command("SELECT sum(downloads) FROM analytics.conversions_per_candidate") == 10
+
+
+def test_killed_build_resumes_without_downloading_finished_photos(
+    tmp_path: Path, server: ImageServer, demo_model_dir: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ids = [f"k{i:03d}" for i in range(80)]
+    photos = "photo_id\tphoto_image_url\n" + "".join(f"{pid}\t{server.url('okslow', pid)}\n" for pid in ids)
+    with zipfile.ZipFile(tmp_path / "lite.zip", "w") as zf:
+        zf.writestr("lite/photos.tsv000", photos)
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "-m",
+        "python_embed",
+        "build",
+        str(tmp_path / "lite.zip"),
+        "--out",
+        str(out),
+        "--model",
+        str(demo_model_dir),
+        "--batch-size",
+        "4",
+        "--concurrency",
+        "2",
+    ]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = out / ".bildsuche-build"
+    deadline = time.monotonic() + 120
+    while len(list(state.glob("shard-*.parquet"))) < 3 and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    assert not (out / "photos.parquet").exists(), "the build finished before it could be killed"
+    done = Checkpoint(out, "bildsuche-demo-clip", str(tmp_path / "lite.zip")).done_ids()
+    assert 12 <= len(done) < len(ids)
+    before = dict(server.hits)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done)} from an earlier run" in rerun.stdout
+    for pid in done:
+        assert server.hits[f"/okslow/{pid}"] == before[f"/okslow/{pid}"] == 1
+    table = pq.read_table(out / "photos.parquet")
+    assert table.column("photo_id").to_pylist() == ids
+    assert pq.read_table(out / "failures.parquet").num_rows == 0
+
+
+def test_folder_build_names_photos_by_relative_path(tmp_path: Path, demo_model_dir: Path) -> None:
+    folder = tmp_path / "pictures"
+    (folder / "trip").mkdir(parents=True)
+    Image.new("RGB", (300, 200), "orange").save(folder / "trip" / "beach.jpg")
+    Image.new("RGBA", (120, 240), (0, 0, 255, 128)).save(folder / "logo.png")
+    (folder / "fake.jpg").write_bytes(b"GIF89a not really")
+    out = tmp_path / "out"
+    report = build(str(folder), out, lambda: embedder_factory(demo_model_dir))
+    assert pq.read_table(out / "photos.parquet").column("photo_id").to_pylist() == ["logo", "trip/beach"]
+    assert pq.read_table(out / "failures.parquet").select(["photo_id", "stage"]).to_pylist() == [
+        {"photo_id": "fake", "stage": "decode"}
+    ]
+    assert report.conversions == 0 and not (out / "conversions.parquet").exists()
+
+
+def test_hub_source_offline_is_a_clear_error(tmp_path: Path) -> None:
+    from bildsuche.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="cannot read myscale/unsplash-examples from the Hugging Face hub"):
+        build("hf:myscale/unsplash-examples", tmp_path / "out", lambda: None)  # type: ignore[arg-type,return-value]
