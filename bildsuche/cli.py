@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bildsuche.errors import BildsucheError
+from bildsuche.errors import BildsucheError, UsageError
 
 if TYPE_CHECKING:
     from bildsuche.demo import DemoResult
@@ -76,6 +76,39 @@ def cmd_load(args: argparse.Namespace) -> int:
     return load_command(args)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from bildsuche import config
+    from bildsuche.serve import Limits, ReadOnlyEngine, make_server
+
+    limits = Limits(
+        max_execution_time=args.max_execution_time,
+        max_result_rows=args.max_result_rows,
+        max_result_bytes=args.max_result_bytes,
+        max_concurrent=args.max_concurrent,
+    )
+    engine = ReadOnlyEngine(args.path or config.db_path(), limits)
+    password = args.password if args.password is not None else os.environ.get("BILDSUCHE_SERVE_PASSWORD")
+    try:
+        server = make_server(engine, args.host, args.port, password)
+    except OSError as exc:
+        engine.close()
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(
+        f"serving {engine.path} read-only on http://{host}:{port} (ClickHouse HTTP interface); Ctrl-C stops", flush=True
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        engine.close()
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from python_embed.cli import build_command
 
@@ -103,6 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", help="embed photos into parquet files (= python -m python_embed build)")
     add_build_arguments(build)
     build.set_defaults(handler=cmd_build)
+
+    serve = sub.add_parser("serve", help="read-only ClickHouse HTTP endpoint over the embedded store, for BI tools")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8123, help="port (default 8123; 0 picks a free one)")
+    serve.add_argument("--path", type=Path, help="embedded store (default: $BILDSUCHE_DB_PATH)")
+    serve.add_argument("--password", help="require this password (default: $BILDSUCHE_SERVE_PASSWORD, else none)")
+    serve.add_argument("--max-execution-time", type=float, default=30.0, help="seconds per query (default 30)")
+    serve.add_argument("--max-result-rows", type=int, default=1_000_000, help="rows per result (default 1000000)")
+    serve.add_argument("--max-result-bytes", type=int, default=256 << 20, help="bytes per result (default 256 MiB)")
+    serve.add_argument("--max-concurrent", type=int, default=4, help="queries run at once (default 4)")
+    serve.set_defaults(handler=cmd_serve)
 
     load = sub.add_parser("load", help="load photos/conversions parquet into the raw tables (= python -m seeds_loader)")
     add_load_arguments(load)

@@ -38,7 +38,7 @@ def dsn_for(path: str | os.PathLike[str]) -> str:
     return f"chdb://{resolve_path(path)}"
 
 
-def _lock_holder(store: Path) -> int | None:
+def lock_holder(store: Path) -> int | None:
     """The pid of another process holding the store's lock (0 when unknown), or None."""
     status = store / STATUS_FILE
     try:
@@ -65,7 +65,7 @@ def _lock_holder(store: Path) -> int | None:
         os.close(fd)
 
 
-def _locked_error(store: Path, pid: int) -> StoreLockedError:
+def locked_error(store: Path, pid: int) -> StoreLockedError:
     holder = f"process {pid}" if pid else "another process"
     return StoreLockedError(
         f"the embedded store {store} is open in {holder}; chDB allows one process per store: "
@@ -92,13 +92,13 @@ def connect(
         raise StoreError(f"cannot create the embedded store directory {store}: {exc.strerror}") from exc
     # Checked first: the engine itself reports a held lock on stderr and then
     # fails with an unrelated message.
-    pid = _lock_holder(store)
+    pid = lock_holder(store)
     if pid is not None:
-        raise _locked_error(store, pid)
+        raise locked_error(store, pid)
     try:
         return clickhouse_connect.get_client(dsn=f"chdb://{store}", database=database, settings=dict(settings or {}))
     except ProgrammingError as exc:
-        pid = _lock_holder(store)
+        pid = lock_holder(store)
         if pid is not None:
-            raise _locked_error(store, pid) from exc
+            raise locked_error(store, pid) from exc
         raise StoreError(f"cannot open the embedded store {store}: {exc}") from exc

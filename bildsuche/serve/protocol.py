@@ -1,0 +1,125 @@
+"""The part of ClickHouse's HTTP interface that clients use for reading.
+
+Request: the query in the `query` URL parameter and/or the POST body;
+`database`, `default_format`, `query_id`, `session_id`, `param_<name>` query
+parameters and settings as URL parameters; user and password by HTTP basic
+auth, `X-ClickHouse-User`/`-Key` headers or `user`/`password` parameters.
+Response: the result in the requested format with the `X-ClickHouse-*`
+headers clients read; errors in ClickHouse's text form with its exception
+code and HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+# URL parameters that steer the HTTP layer rather than the query.
+TRANSPORT_PARAMETERS = frozenset(
+    {
+        "query", "database", "default_format", "query_id", "session_id", "session_timeout", "session_check",
+        "user", "password", "quota_key", "compress", "decompress", "buffer_size", "wait_end_of_query",
+        "send_progress_in_http_headers", "http_headers_progress_interval_ms", "enable_http_compression",
+        "client_protocol_version", "role", "http_zlib_compression_level", "add_http_cors_header",
+        "http_native_compression_disable_checksumming_on_decompress", "cancel_http_readonly_queries_on_client_close",
+    }
+)  # fmt: skip
+
+STATUS_BY_CODE = {
+    62: 400, 27: 400, 6: 400, 26: 400, 38: 400, 41: 400, 42: 400, 43: 400, 44: 400, 46: 400, 47: 400,
+    53: 400, 36: 400, 115: 400, 456: 400, 457: 400,
+    60: 404, 81: 404,
+    164: 403, 497: 403, 516: 403,
+    194: 401,
+    202: 503,
+}  # fmt: skip
+
+
+@dataclass
+class Request:
+    sql: str
+    database: str | None
+    default_format: str
+    query_id: str
+    user: str
+    password: str
+    settings: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse(query_string: str, headers: dict[str, str], body: bytes) -> Request:
+    """``headers`` with lower-cased names."""
+    parameters = parse_qsl(query_string, keep_blank_values=True)
+    values = dict(parameters)
+    text = body.decode("utf-8", "replace")
+    sql = "\n".join(part for part in (values.get("query", ""), text) if part)
+    user, password = values.get("user", ""), values.get("password", "")
+    if "x-clickhouse-user" in headers or "x-clickhouse-key" in headers:
+        user = headers.get("x-clickhouse-user", user)
+        password = headers.get("x-clickhouse-key", password)
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        user, _, password = decoded.partition(":")
+    settings, params = {}, {}
+    for name, value in parameters:
+        if name.startswith("param_"):
+            params[name[len("param_") :]] = value
+        elif name not in TRANSPORT_PARAMETERS:
+            settings[name] = value
+    return Request(
+        sql=sql,
+        database=values.get("database") or headers.get("x-clickhouse-database") or None,
+        default_format=values.get("default_format") or headers.get("x-clickhouse-format") or "TabSeparated",
+        query_id=values.get("query_id") or str(uuid.uuid4()),
+        user=user or "default",
+        password=password,
+        settings=settings,
+        params=params,
+    )
+
+
+def content_type(fmt: str) -> str:
+    name = fmt.lower()
+    if name.startswith(("tabseparated", "tsv")):
+        return "text/tab-separated-values; charset=UTF-8"
+    if name.startswith("csv"):
+        return "text/csv; charset=UTF-8; header=" + ("present" if "names" in name else "absent")
+    if name.startswith("json"):
+        return "application/json; charset=UTF-8"
+    if name in ("xml",):
+        return "application/xml; charset=UTF-8"
+    if name.startswith(("pretty", "vertical", "markdown", "values")):
+        return "text/plain; charset=UTF-8"
+    return "application/octet-stream"
+
+
+def summary(rows_read: int, bytes_read: int, elapsed: float) -> str:
+    return json.dumps(
+        {
+            "read_rows": str(rows_read),
+            "read_bytes": str(bytes_read),
+            "written_rows": "0",
+            "written_bytes": "0",
+            "total_rows_to_read": str(rows_read),
+            "result_rows": "0",
+            "result_bytes": "0",
+            "elapsed_ns": str(int(elapsed * 1e9)),
+        },
+        separators=(",", ":"),
+    )
+
+
+def error_body(code: int, name: str, message: str, version: str) -> bytes:
+    return f"Code: {code}. DB::Exception: {message.rstrip('.')}. ({name}) (version {version})\n".encode()
+
+
+def status_for(code: int) -> int:
+    return STATUS_BY_CODE.get(code, 500)

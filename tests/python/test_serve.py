@@ -1,0 +1,338 @@
+"""`bildsuche serve` queried by real ClickHouse clients over loopback."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import clickhouse_connect
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc
+import pyarrow.parquet as pq
+import pytest
+import requests
+import sqlalchemy
+
+from bildsuche.dbt import run_dbt
+from bildsuche.errors import StoreUnavailableError
+from bildsuche.store import client_for, open_client
+from datasets_helpers import write_synthetic
+from seeds_loader import load
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen[str]
+    store: Path
+    expected: dict[str, list[tuple[object, ...]]]
+
+
+def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(store), "--port", "0", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+    if not match:
+        process.kill()
+        raise AssertionError(f"serve did not start: {line!r} {process.stderr.read() if process.stderr else ''}")
+    return process, int(match[1])
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("serve")
+    data = write_synthetic(root / "dataset", n=120)
+    store = root / "store"
+    with client_for("embedded", path=store) as client:
+        load(client, data.directory)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DBT_TARGET_PATH", str(root / "target"))
+        mp.setenv("DBT_LOG_PATH", str(root / "logs"))
+        run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0007", "top_k": 8}, quiet=True)
+    with client_for("embedded", path=store) as client:
+        expected = {
+            "top_k": client.query(
+                "SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank"
+            ).result_rows,
+            "downloads": client.query(
+                "SELECT photo_id, downloads FROM analytics.conversions_per_candidate ORDER BY photo_id"
+            ).result_rows,
+            "photos": client.query("SELECT count() FROM raw.photos").result_rows,
+        }
+    process, port = start_serve(store)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", port, process, store, expected)
+    finally:
+        stop(process)
+
+
+def test_clickhouse_connect_query_df_and_arrow(served: Served) -> None:
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=served.port)
+    rows = client.query("SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank").result_rows
+    assert rows == served.expected["top_k"]
+    frame = client.query_df("SELECT photo_id, downloads FROM analytics.conversions_per_candidate ORDER BY photo_id")
+    assert list(frame.itertuples(index=False, name=None)) == served.expected["downloads"]
+    table = client.query_arrow(
+        "SELECT photo_id, downloads FROM conversions_per_candidate", settings={"database": "analytics"}
+    )
+    assert table.num_rows == len(served.expected["downloads"])
+    assert client.command("SELECT count() FROM raw.photos") == served.expected["photos"][0][0]
+    client.close()
+
+
+def test_sqlalchemy_dialect_with_pandas_read_sql(served: Served) -> None:
+    engine = sqlalchemy.create_engine(f"clickhousedb://default:@127.0.0.1:{served.port}/analytics")
+    frame = pd.read_sql("SELECT rank, photo_id FROM top_k_neighbours ORDER BY rank", engine)
+    assert list(frame["photo_id"]) == [r[1] for r in served.expected["top_k"]]
+    engine.dispose()
+
+
+def post(served: Served, sql: str, **params: str) -> requests.Response:
+    return requests.post(served.url, params=params, data=sql.encode(), timeout=60)
+
+
+@pytest.mark.parametrize(
+    "fmt,kind",
+    [
+        ("TabSeparatedWithNames", "text/tab-separated-values"),
+        ("CSV", "text/csv"),
+        ("JSON", "application/json"),
+        ("JSONEachRow", "application/json"),
+        ("JSONCompact", "application/json"),
+        ("Native", "application/octet-stream"),
+        ("RowBinaryWithNamesAndTypes", "application/octet-stream"),
+        ("Parquet", "application/octet-stream"),
+        ("Arrow", "application/octet-stream"),
+    ],
+)
+def photo_ids(fmt: str, body: bytes) -> list[str]:
+    """The photo_id column of a result of `SELECT rank, photo_id ...` in ``fmt``."""
+    if fmt == "TabSeparatedWithNames":
+        lines = body.decode().splitlines()
+        assert lines[0] == "rank\tphoto_id"
+        return [line.split("\t")[1] for line in lines[1:]]
+    if fmt == "CSV":
+        return [line.split(",")[1].strip('"') for line in body.decode().splitlines()]
+    if fmt == "JSON":
+        return [row["photo_id"] for row in json.loads(body)["data"]]
+    if fmt == "JSONEachRow":
+        return [json.loads(line)["photo_id"] for line in body.decode().splitlines()]
+    if fmt == "JSONCompact":
+        return [row[1] for row in json.loads(body)["data"]]
+    if fmt == "Parquet":
+        return pq.read_table(io.BytesIO(body)).column("photo_id").to_pylist()
+    if fmt == "Arrow":
+        return pa.ipc.open_file(io.BytesIO(body)).read_all().column("photo_id").to_pylist()
+    if fmt == "RowBinaryWithNamesAndTypes":
+        assert body[:1] == b"\x02" and b"photo_id" in body and b"UInt32" in body and b"String" in body
+    return re.findall(rb"-?p\d{4}", body)  # binary formats: the ids appear verbatim
+
+
+@pytest.mark.parametrize(
+    "fmt,kind",
+    [
+        ("TabSeparatedWithNames", "text/tab-separated-values"),
+        ("CSV", "text/csv"),
+        ("JSON", "application/json"),
+        ("JSONEachRow", "application/json"),
+        ("JSONCompact", "application/json"),
+        ("Native", "application/octet-stream"),
+        ("RowBinaryWithNamesAndTypes", "application/octet-stream"),
+        ("Parquet", "application/octet-stream"),
+        ("Arrow", "application/octet-stream"),
+    ],
+)
+def test_plain_http_formats(served: Served, fmt: str, kind: str) -> None:
+    sql = "SELECT rank, photo_id FROM analytics.top_k_neighbours ORDER BY rank"
+    ids = [r[1] for r in served.expected["top_k"]]
+    in_query = post(served, f"{sql} FORMAT {fmt}")
+    as_default = requests.get(served.url, params={"query": sql, "default_format": fmt}, timeout=60)
+    for reply in (in_query, as_default):
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["X-ClickHouse-Format"] == fmt
+        assert reply.headers["Content-Type"].startswith(kind)
+        assert "read_rows" in json.loads(reply.headers["X-ClickHouse-Summary"])
+        found = photo_ids(fmt, reply.content)
+        if fmt in ("Native", "RowBinaryWithNamesAndTypes"):
+            assert set(ids) <= {pid.decode() for pid in found}
+        else:
+            assert found == ids
+
+
+def test_ping_and_query_parameters(served: Served) -> None:
+    assert requests.get(f"{served.url}/ping", timeout=10).text == "Ok.\n"
+    target = served.expected["top_k"][0][1]
+    reply = post(
+        served, "SELECT rank FROM analytics.top_k_neighbours WHERE photo_id = {pid:String}", param_pid=str(target)
+    )
+    assert reply.text == "1\n"
+    reply = post(served, "SELECT {evil:String}", param_evil="x' OR 1=1 --")
+    assert reply.text == "x\\' OR 1=1 --\n"
+
+
+REFUSED = [
+    "INSERT INTO raw.photos (photo_id) VALUES ('x')",
+    "CREATE TABLE raw.evil (a Int32) ENGINE = Memory",
+    "DROP TABLE analytics.photos",
+    "ALTER TABLE raw.photos DELETE WHERE 1",
+    "TRUNCATE TABLE raw.conversions",
+    "RENAME TABLE raw.photos TO raw.gone",
+    "OPTIMIZE TABLE raw.photos FINAL",
+    "SYSTEM FLUSH LOGS",
+    "SYSTEM SHUTDOWN",
+    "KILL QUERY WHERE 1",
+    "SET readonly = 0",
+    "SELECT 1 INTO OUTFILE '/tmp/bildsuche-serve-outfile'",
+    "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+    "SELECT * FROM python('engine')",
+    "SELECT * FROM remote('127.0.0.1', system.one)",
+    "CREATE TEMPORARY TABLE t (a Int32)",
+    "DETACH TABLE raw.photos",
+    "GRANT ALL ON *.* TO default",
+]
+
+
+@pytest.mark.parametrize("sql", REFUSED)
+def test_writes_ddl_and_escapes_are_refused(served: Served, sql: str) -> None:
+    reply = post(served, sql)
+    assert reply.status_code in (400, 403), reply.text
+    assert reply.headers["X-ClickHouse-Exception-Code"] in ("164", "62")
+    assert re.match(
+        r"^Code: (164|62)\. DB::Exception: .+ \((READONLY|SYNTAX_ERROR)\) \(version [\d.]+\)\n$", reply.text
+    )
+    assert not Path("/tmp/bildsuche-serve-outfile").exists()
+    assert post(served, "SELECT count() FROM raw.photos").text == f"{served.expected['photos'][0][0]}\n"
+
+
+@pytest.mark.parametrize(
+    "sql,code",
+    [
+        ("SELEC 1", "62"),
+        ("SELECT 1; DROP TABLE raw.photos", "62"),
+        ("SELECT ';' AS a; SELECT 2", "62"),
+        ("SELECT * FROM raw.nope", "60"),
+        ("SELECT nope()", "46"),
+        ("", "62"),
+    ],
+)
+def test_malformed_queries_get_clickhouse_errors(served: Served, sql: str, code: str) -> None:
+    reply = post(served, sql)
+    assert reply.status_code >= 400
+    assert reply.headers["X-ClickHouse-Exception-Code"] == code
+    assert reply.text.startswith(f"Code: {code}. DB::Exception: ")
+
+
+def test_statement_with_semicolon_inside_a_string_runs(served: Served) -> None:
+    assert post(served, "SELECT 'a;b' -- trailing; comment\n;").text == "a;b\n"
+
+
+def test_bad_settings_and_raw_garbage_leave_the_server_serving(served: Served) -> None:
+    assert (
+        post(served, "SELECT 1", **{"max_threads; DROP TABLE x": "1"}).headers["X-ClickHouse-Exception-Code"] == "115"
+    )
+    assert post(served, "SELECT 1", no_such_setting="1").headers["X-ClickHouse-Exception-Code"] == "115"
+    assert requests.post(served.url, data=b"x" * (2 << 20), timeout=30).status_code == 413
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as raw:
+        raw.sendall(b"\x00\xffGARBAGE / NOT-HTTP\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.")
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as raw:
+        raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert b" 400 " in raw.recv(200)
+    assert requests.get(f"{served.url}/ping", timeout=10).text == "Ok.\n"
+    assert post(served, "SELECT 42").text == "42\n"
+
+
+def test_concurrent_clients_get_correct_answers(served: Served) -> None:
+    errors: list[BaseException] = []
+    expected = served.expected["top_k"]
+
+    def worker() -> None:
+        try:
+            client = clickhouse_connect.get_client(host="127.0.0.1", port=served.port)
+            for _ in range(15):
+                rows = client.query("SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank")
+                assert rows.result_rows == expected
+            client.close()
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[0]
+
+
+def test_store_is_held_while_serving(served: Served) -> None:
+    with pytest.raises(StoreUnavailableError, match=f"is open in process {served.process.pid}"):
+        open_client("embedded", path=served.store)
+
+
+def test_password_limits_and_time_limit(tmp_path: Path, served: Served) -> None:
+    stop(served.process)  # one process per store: this test runs its own server on it
+    process, port = start_serve(
+        served.store, "--password", "s3cret", "--max-result-rows", "5000", "--max-execution-time", "1"
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        denied = requests.post(url, data=b"SELECT 1", timeout=30)
+        assert denied.status_code == 403 and denied.headers["X-ClickHouse-Exception-Code"] == "516"
+        basic = base64.b64encode(b"default:s3cret").decode()
+        assert (
+            requests.post(url, data=b"SELECT 1", headers={"Authorization": f"Basic {basic}"}, timeout=30).text == "1\n"
+        )
+        headers = {"X-ClickHouse-User": "default", "X-ClickHouse-Key": "s3cret"}
+        assert requests.post(url, data=b"SELECT 2", headers=headers, timeout=30).text == "2\n"
+        client = clickhouse_connect.get_client(host="127.0.0.1", port=port, password="s3cret")
+        assert client.command("SELECT 3") == 3
+        too_many = requests.post(
+            url, params={"max_result_rows": "100000"}, data=b"SELECT * FROM numbers(10000)", headers=headers, timeout=30
+        )
+        assert too_many.headers["X-ClickHouse-Exception-Code"] == "396"
+        started = time.monotonic()
+        slow = requests.post(url, data=b"SELECT count() FROM numbers(100000000000)", headers=headers, timeout=60)
+        assert slow.headers["X-ClickHouse-Exception-Code"] == "159"
+        assert time.monotonic() - started < 20
+        client.close()
+    finally:
+        stop(process)
+    served.process, served.port = start_serve(served.store)
+    served.url = f"http://127.0.0.1:{served.port}"
+
+
+def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(tmp_path / "none"), "--port", "0"],
+        capture_output=True, text=True, timeout=60, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "holds no embedded store" in done.stderr and "Traceback" not in done.stderr
