@@ -143,11 +143,7 @@ class ReadOnlyEngine:
     ) -> QueryResult:
         applied = self._settings(settings)
         try:
-            for name, value in applied:
-                handle.query(f"SET {name} = {_quote(value)}", "TSV")
-            if database:
-                handle.query("USE `" + database.replace("\\", "\\\\").replace("`", "\\`") + "`", "TSV")
-            handle.query("SET readonly = 1", "TSV")
+            # Parsing first: the limits below would count EXPLAIN's own output rows.
             explain = "EXPLAIN AST " + statement
             ast_result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
             ast = ast_result.bytes().decode("utf-8", "replace")
@@ -157,6 +153,13 @@ class ReadOnlyEngine:
             policy.check(ast)
         except policy.PolicyError as exc:
             raise EngineError(exc.code, exc.name, str(exc)) from exc
+        try:
+            handle.query("SET " + ", ".join(f"{name} = {_quote(value)}" for name, value in applied), "TSV")
+            if database:
+                handle.query("USE `" + database.replace("\\", "\\\\").replace("`", "\\`") + "`", "TSV")
+            handle.query("SET readonly = 1", "TSV")
+        except Exception as exc:
+            raise engine_error(exc) from exc
         found = FORMAT_LINE.search(ast) if ast.startswith("Select") else None
         fmt = found["format"] if found else default_format
         started = time.perf_counter()

@@ -24,6 +24,9 @@ class ServeHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle's
+    # algorithm and the client's delayed ACK hold every response ~40 ms.
+    disable_nagle_algorithm = True
     # Malformed request lines are answered with a status line and headers too.
     default_request_version = "HTTP/1.0"
     server: ServeHTTPServer

@@ -1,0 +1,139 @@
+"""Requests/s and latency of `bildsuche serve` under a bounded loopback load.
+
+Builds a store of CLIP-shaped vectors (synthetic, 512-d, clustered) with
+conversions, runs `dbt build` on it, starts `bildsuche serve` with each
+`--max-concurrent` value given, and lets C client threads (one HTTP
+keep-alive session each) send a mix of mart reads and top-K queries for a
+fixed time.  Every answer is checked against the expected one.
+
+    python benchmarks/serve_load.py --photos 25000 --clients 8 --seconds 20 --max-concurrent 1 2 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from bildsuche.dbt import run_dbt
+from bildsuche.store import client_for
+from datasets_helpers import write_synthetic
+from seeds_loader import load
+
+QUERIES = [
+    "SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank FORMAT TabSeparated",
+    "SELECT photo_id, downloads FROM analytics.conversions_per_candidate "
+    "ORDER BY downloads DESC, rank FORMAT TabSeparated",
+    "SELECT keyword, downloads FROM analytics.keyword_breakdown ORDER BY downloads DESC, keyword FORMAT TabSeparated",
+    "SELECT photo_id FROM analytics.photos ORDER BY cosineDistance(photo_embed, "
+    "(SELECT photo_embed FROM analytics.photos WHERE photo_id = 'p0005')) LIMIT 11 FORMAT TabSeparated",
+]
+
+
+def start(store: Path, max_concurrent: int) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(store), "--port", "0",
+         "--max-concurrent", str(max_concurrent)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    match = re.search(r"http://[\d.]+:\d+", process.stdout.readline())
+    assert match, "serve did not start"
+    return process, match[0]
+
+
+def load_run(url: str, clients: int, seconds: float, expected: list[bytes]) -> dict[str, float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        i = index
+        mine = []
+        while time.monotonic() < stop_at:
+            q = i % len(QUERIES)
+            started = time.perf_counter()
+            reply = session.post(url, data=QUERIES[q].encode(), timeout=60)
+            mine.append(time.perf_counter() - started)
+            if reply.status_code != 200 or reply.content != expected[q]:
+                with lock:
+                    errors.append(f"{reply.status_code}: {reply.text[:200]}")
+            i += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "requests_per_s": round(len(latencies) / seconds, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 2),
+        "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+    }
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=int, default=25_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--max-concurrent", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bildsuche-serve-bench-") as tmp:
+        root = Path(tmp)
+        os.environ.setdefault("DBT_TARGET_PATH", str(root / "target"))
+        os.environ.setdefault("DBT_LOG_PATH", str(root / "logs"))
+        data = write_synthetic(root / "dataset", n=args.photos)
+        store = root / "store"
+        with client_for("embedded", path=store) as client:
+            load(client, data.directory)
+        run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0005", "top_k": 10}, quiet=True)
+        results = []
+        for limit in args.max_concurrent:
+            process, url = start(store, limit)
+            try:
+                expected = [requests.post(url, data=q.encode(), timeout=60).content for q in QUERIES]
+                outcome = load_run(url, args.clients, args.seconds, expected)
+                outcome.update({"max_concurrent": limit, "server_peak_rss_mib": rss_mib(process.pid)})
+                results.append(outcome)
+                print(json.dumps(outcome), flush=True)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    print(f"\nphotos={args.photos} clients={args.clients} seconds={args.seconds} cores={os.cpu_count()}")
+    print("| --max-concurrent | requests/s | p50 ms | p99 ms | errors | server peak RSS MiB |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(
+            f"| {r['max_concurrent']} | {r['requests_per_s']} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} "
+            f"| {r['server_peak_rss_mib']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
