@@ -21,3 +21,7 @@ def type() -> str:
 
 def quote(identifier: str) -> str:
     return f"`{identifier}`"
+
+
+def get_relation(database: object = None, schema: object = None, identifier: object = None) -> None:
+    return None

@@ -1,4 +1,8 @@
-"""`python -m python_embed build SOURCE --out DIR [--model M] [--limit N] [--batch-size B]`."""
+"""The python_embed command line.
+
+python -m python_embed build SOURCE --out DIR [...]
+python -m python_embed query --name NAME (--text TEXT | --image PATH_OR_URL) [--model M]
+"""
 
 from __future__ import annotations
 
@@ -85,6 +89,39 @@ def build_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_query_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", required=True, help="name of the saved search (saving it again replaces it)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--text", help="search text, embedded by the model's text tower")
+    what.add_argument("--image", help="search image: a file path or an http(s) URL")
+    parser.add_argument(
+        "--model",
+        default=os.environ.get(config.MODEL_ENV, config.DEFAULT_MODEL),
+        help=f"the CLIP model the photos were embedded with, or '{DEMO_MODEL}' (default: ${config.MODEL_ENV} "
+        f"or {config.DEFAULT_MODEL})",
+    )
+    parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: embedded)")
+    parser.add_argument("--cache", type=Path, help="download cache for image URLs (default DATA_DIR/query-cache)")
+
+
+def query_command(args: argparse.Namespace) -> int:
+    from bildsuche.store import client_for
+    from python_embed.embedder import ClipEmbedder
+    from python_embed.fetch import Fetcher, ImageCache
+    from python_embed.queries import embed_query, save_query
+
+    embedder = ClipEmbedder(resolve_model(args.model))
+    fetcher = Fetcher(ImageCache(args.cache or config.data_dir() / "query-cache"), FetchConfig(thumbnail_query=""))
+    query = embed_query(embedder, name=args.name, text=args.text, image=args.image, fetcher=fetcher)
+    with client_for(args.target) as client:
+        save_query(client, query)
+    print(
+        f"saved {query.kind} search {query.name!r} ({len(query.embedding)}-d, model {query.model}) "
+        "in raw.search_queries; `dbt build` answers it in analytics.search_results"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from bildsuche.cli import run
 
@@ -93,4 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     build_parser = sub.add_parser("build", help="photos -> CLIP embeddings -> photos/conversions/failures.parquet")
     add_build_arguments(build_parser)
     build_parser.set_defaults(handler=build_command)
+    query_parser = sub.add_parser("query", help="embed a text or an image as a saved search in raw.search_queries")
+    add_query_arguments(query_parser)
+    query_parser.set_defaults(handler=query_command)
     return run(parser, argv)

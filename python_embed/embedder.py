@@ -86,6 +86,18 @@ class ClipEmbedder:
         features = getattr(out, "pooler_output", out)
         return l2_normalise(features.float().cpu().numpy())
 
+    def embed_texts(self, texts: Sequence[str]) -> Embeddings:
+        """CLIP text embeddings of ``texts`` (the same model's text tower), L2-normalised."""
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        tokens = self.processor.tokenizer(list(texts), padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
+        features = getattr(out, "pooler_output", out)
+        return l2_normalise(features.float().cpu().numpy())
+
     def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -21,7 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bildsuche.errors import InputDataError, StoreUnavailableError
-from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, TABLES, RawTable
+from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
 from seeds_loader.validate import open_parquet, scan
 
 # Rows per insert: photos carry 2 KiB of floats each, conversions a few dozen bytes.
@@ -142,6 +142,9 @@ def load(
                 report.skipped.append(table.name)
                 if table is CONVERSIONS and not _exists(client, table.name):
                     client.command(table.ddl(qualified(table.name), dim))
+        # The marts read saved searches too; python_embed query fills the table.
+        if not _exists(client, SEARCH_QUERIES.name):
+            client.command(SEARCH_QUERIES.ddl(qualified(SEARCH_QUERIES.name), dim))
     except ClickHouseError as exc:
         _drop_staging(client)
         raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc}") from exc

@@ -41,6 +41,8 @@ class RawTable:
     columns: dict[str, pa.DataType]
     order_by: str
     optional: bool = True
+    engine: str = "MergeTree"
+    vector_column: str = "photo_embed"
 
     def layout(self, schema: pa.Schema) -> tuple[dict[str, pa.DataType], dict[str, str], list[str]]:
         """Arrow types to cast to and ClickHouse types of every loaded column, and the columns left out."""
@@ -61,10 +63,11 @@ class RawTable:
         types = clickhouse_types or {name: _ch_type(t) for name, t in self.columns.items()}
         cols = ",\n    ".join(f"`{name}` {ch_type}" for name, ch_type in types.items())
         constraint = ""
-        if "photo_embed" in self.columns:
-            constraint = f",\n    CONSTRAINT vector_len CHECK length(photo_embed) = {int(dim)}"
+        if self.vector_column in self.columns:
+            constraint = f",\n    CONSTRAINT vector_len CHECK length({self.vector_column}) = {int(dim)}"
         return (
-            f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\nENGINE = MergeTree\nORDER BY {self.order_by}"
+            f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
+            f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
         )
 
 
@@ -75,6 +78,7 @@ def _ch_type(arrow_type: pa.DataType) -> str:
         pa.int64(): "Int64",
         pa.string(): "String",
         pa.float32(): "Float32",
+        pa.timestamp("ms"): "DateTime64(3)",
     }[arrow_type]
 
 
@@ -110,3 +114,21 @@ COLLECTIONS = RawTable("collections", "collections.parquet", {"photo_id": pa.str
 COLORS = RawTable("colors", "colors.parquet", {"photo_id": pa.string()}, "photo_id")
 
 TABLES = (PHOTOS, CONVERSIONS, KEYWORDS, COLLECTIONS, COLORS)
+
+# Saved searches, written by `python_embed query` (not loaded from files).  A
+# query saved again under its name replaces the earlier one: the newest row wins.
+SEARCH_QUERIES = RawTable(
+    name="search_queries",
+    file_name="",
+    columns={
+        "name": pa.string(),
+        "kind": pa.string(),
+        "query": pa.string(),
+        "model": pa.string(),
+        "embedding": pa.list_(pa.float32()),
+        "saved_at": pa.timestamp("ms"),
+    },
+    order_by="name",
+    engine="ReplacingMergeTree(saved_at)",
+    vector_column="embedding",
+)

@@ -89,5 +89,5 @@ def test_docs_generate_catalogs_every_model_and_source(tmp_path: Path) -> None:
     catalog = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "catalog.json").read_text())
     models = {key.split(".")[-1] for key in catalog["nodes"]}
     assert {"photos", "top_k_neighbours", "conversions_per_candidate", "keyword_breakdown"} <= models
-    assert {key.split(".")[-1] for key in catalog["sources"]} == {"photos", "conversions"}
+    assert {key.split(".")[-1] for key in catalog["sources"]} == {"photos", "conversions", "search_queries"}
     assert "photo_embed" in catalog["nodes"]["model.bildsuche.photos"]["columns"]

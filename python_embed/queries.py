@@ -1,0 +1,82 @@
+"""Saved searches: a text or an outside image, embedded by the photos' model,
+stored in raw.search_queries for the search_results mart to answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from bildsuche.errors import InputDataError, UsageError
+from python_embed.embedder import ClipEmbedder
+from python_embed.fetch import Fetcher, FetchError
+from python_embed.pipeline import DECODE_ERRORS, decode
+from python_embed.types import Embeddings
+from seeds_loader.schema import RAW_DATABASE, SEARCH_QUERIES
+
+MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    name: str
+    kind: str  # "text" or "image"
+    query: str
+    model: str
+    embedding: list[float]
+
+
+def embed_query(
+    embedder: ClipEmbedder, *, name: str, text: str | None = None, image: str | None = None,
+    fetcher: Fetcher | None = None,
+) -> SavedQuery:  # fmt: skip
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise UsageError(f"--name must be 1 to {MAX_NAME} printable characters")
+    if (text is None) == (image is None):
+        raise UsageError("give exactly one of --text and --image")
+    if text is not None:
+        if not text.strip():
+            raise UsageError("--text is empty")
+        vectors: Embeddings = embedder.embed_texts([text])
+        return SavedQuery(name, "text", text, embedder.name, vectors[0].tolist())
+    assert image is not None
+    path = image
+    if urlsplit(image).scheme in ("http", "https", "file"):
+        if fetcher is None:
+            raise UsageError("image URLs need a fetcher")
+        try:
+            path = str(fetcher.fetch(image))
+        except FetchError as exc:
+            raise InputDataError(f"cannot fetch {image}: {exc}") from exc
+    elif not Path(image).is_file():
+        raise InputDataError(f"{image}: no such file")
+    try:
+        pixels = embedder.preprocess(decode(path, embedder.preprocess))
+    except DECODE_ERRORS as exc:
+        raise InputDataError(f"{image}: not a readable image ({exc})") from exc
+    vectors = embedder.embed_pixels(pixels[None])
+    return SavedQuery(name, "image", image, embedder.name, vectors[0].tolist())
+
+
+def save_query(client: Client, query: SavedQuery) -> None:
+    """Store ``query`` under its name, replacing an earlier query of that name."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+    table = f"`{RAW_DATABASE}`.`{SEARCH_QUERIES.name}`"
+    client.command(
+        SEARCH_QUERIES.ddl(table, len(query.embedding)).replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1)
+    )
+    row = pa.table(
+        {
+            "name": [query.name],
+            "kind": [query.kind],
+            "query": [query.query],
+            "model": [query.model],
+            "embedding": pa.array([query.embedding], pa.list_(pa.float32())),
+            "saved_at": pa.array([dt.datetime.now(dt.UTC).replace(tzinfo=None)], pa.timestamp("ms")),
+        }
+    )
+    client.insert_arrow(f"{RAW_DATABASE}.{SEARCH_QUERIES.name}", row)
