@@ -8,7 +8,15 @@ def _vector_distance(left: str, right: str) -> str:
     return f"cosineDistance({left}, {right})"
 
 
-_LINT_IMPLEMENTATIONS: dict[str, Callable[..., str]] = {"vector_distance": _vector_distance}
+def _query_parameter(name: str, type_name: str) -> str:
+    # sqlfluff's ClickHouse dialect has no `{name:Type}` placeholders: lint a literal.
+    return "''" if type_name == "String" else "1"
+
+
+_LINT_IMPLEMENTATIONS: dict[str, Callable[..., str]] = {
+    "vector_distance": _vector_distance,
+    "query_parameter": _query_parameter,
+}
 
 
 def dispatch(name: str, macro_namespace: str | None = None) -> Callable[..., str]:

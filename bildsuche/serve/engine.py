@@ -108,6 +108,17 @@ class ReadOnlyEngine:
         applied.append(("timeout_overflow_mode", "throw"))
         return applied
 
+    @staticmethod
+    def _require_view(handle: chdb.state.sqlitelike.Connection, name: str) -> None:
+        """Allow `name(...)` in table position only when it is a view of the store."""
+        database, _, table = name.rpartition(".")
+        where = f"database = {_quote(database)}" if database else "database = currentDatabase()"
+        found = handle.query(
+            f"SELECT count() FROM system.tables WHERE {where} AND name = {_quote(table)} AND engine = 'View'", "TSV"
+        ).bytes()
+        if found.strip() != b"1":
+            raise EngineError(164, "READONLY", f"table function {name}() is not allowed on a read-only endpoint")
+
     def execute(
         self,
         sql: str,
@@ -150,7 +161,7 @@ class ReadOnlyEngine:
         except Exception as exc:
             raise engine_error(exc) from exc
         try:
-            policy.check(ast)
+            called = policy.check(ast)
         except policy.PolicyError as exc:
             raise EngineError(exc.code, exc.name, str(exc)) from exc
         try:
@@ -158,6 +169,10 @@ class ReadOnlyEngine:
             if database:
                 handle.query("USE `" + database.replace("\\", "\\\\").replace("`", "\\`") + "`", "TSV")
             handle.query("SET readonly = 1", "TSV")
+            for name in called:
+                self._require_view(handle, name)
+        except EngineError:
+            raise
         except Exception as exc:
             raise engine_error(exc) from exc
         found = FORMAT_LINE.search(ast) if ast.startswith("Select") else None

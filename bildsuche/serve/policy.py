@@ -29,8 +29,13 @@ class PolicyError(Exception):
     name = "READONLY"
 
 
-def check(ast: str) -> None:
-    """Raise PolicyError unless the `EXPLAIN AST` text describes a plain read."""
+def check(ast: str) -> list[str]:
+    """Raise PolicyError unless the `EXPLAIN AST` text describes a plain read.
+
+    Returns the names called in table position that are not harmless
+    generators: parameterized views (`analytics.neighbours(photo_id = …)`) parse
+    like table functions, so the caller must find each among the store's views.
+    """
     lines = [LINE.match(line) for line in ast.splitlines() if line.strip()]
     nodes = [m for m in lines if m]
     if not nodes:
@@ -38,6 +43,7 @@ def check(ast: str) -> None:
     top = nodes[0]["node"]
     if not top.startswith(ALLOWED_STATEMENTS):
         raise PolicyError(f"{top} is not allowed on a read-only endpoint")
+    called: list[str] = []
     for i, match in enumerate(nodes):
         depth = len(match["indent"])
         if top.startswith("Select") and depth == 1 and match["node"] == "Literal":
@@ -47,7 +53,8 @@ def check(ast: str) -> None:
             if child["node"] == "Function":
                 name = (child["rest"] or "").split(" ")[0]
                 if name not in SAFE_TABLE_FUNCTIONS:
-                    raise PolicyError(f"table function {name}() is not allowed on a read-only endpoint")
+                    called.append(name)
+    return called
 
 
 class MultiStatementError(Exception):

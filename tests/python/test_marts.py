@@ -149,3 +149,17 @@ def test_tutorial_style_distance_queries_run_on_the_index(built: tuple[Synthetic
     assert "Name: photo_embed_idx" in explain(store, sql)
     rows = query(store, sql)
     assert [r[0] for r in rows] == ["p0005"] + [pid for pid, _ in reference(data, "p0005", 4).neighbours]
+
+
+@pytest.mark.parametrize("target,k", [("p0005", 10), ("x' OR 1=1 --", 3)])
+def test_parameterized_neighbours_view_equals_exact_search(
+    built: tuple[SyntheticDataset, Path], target: str, k: int
+) -> None:
+    data, store = built
+    literal = "'" + target.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    sql = f"SELECT photo_id, dist, rank FROM analytics.neighbours(photo_id = {literal}, k = {k}) ORDER BY rank"
+    rows = query(store, sql)
+    ref = reference(data, target, k)
+    assert [r[0] for r in rows] == [pid for pid, _ in ref.neighbours]
+    assert [r[2] for r in rows] == list(range(1, k + 1))
+    assert "Name: photo_embed_idx" in explain(store, sql)

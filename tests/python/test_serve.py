@@ -193,6 +193,14 @@ def test_ping_and_query_parameters(served: Served) -> None:
         served, "SELECT rank FROM analytics.top_k_neighbours WHERE photo_id = {pid:String}", param_pid=str(target)
     )
     assert reply.text == "1\n"
+    view = post(
+        served,
+        "SELECT rank, photo_id FROM analytics.neighbours(photo_id = {pid:String}, k = {k:UInt32}) ORDER BY rank",
+        param_pid="p0007",
+        param_k="8",
+    )
+    assert view.status_code == 200, view.text
+    assert view.text.splitlines() == [f"{rank}\t{pid}" for rank, pid, _ in served.expected["top_k"]]
     reply = post(served, "SELECT {evil:String}", param_evil="x' OR 1=1 --")
     assert reply.text == "x\\' OR 1=1 --\n"
 
