@@ -5,7 +5,12 @@
 
 -- The k photos nearest to any photo, asked interactively by BI tools:
 --     select * from analytics.neighbours(photo_id = '…', k = 10)
--- Same shape and vector-index search as top_k_neighbours, no dbt run needed.
+-- top_k_neighbours reads it for the dbt vars' target.
+--
+-- `order by dist limit n` straight over the indexed table is the shape the
+-- vector index answers: wrapped in an import CTE, or with a where clause
+-- (applied after the index search, leaving fewer than k rows), it is not.
+-- So the table is read here directly and the target dropped from k + 1 rows.
 
 with
 
