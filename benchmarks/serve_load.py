@@ -26,10 +26,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
-from bildsuche.dbt import run_dbt
-from bildsuche.store import client_for
-from datasets_helpers import write_synthetic
-from seeds_loader import load
+from datasets_helpers import built_store, write_synthetic
 
 QUERIES = [
     "SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank FORMAT TabSeparated",
@@ -106,13 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bildsuche-serve-bench-") as tmp:
         root = Path(tmp)
-        os.environ.setdefault("DBT_TARGET_PATH", str(root / "target"))
-        os.environ.setdefault("DBT_LOG_PATH", str(root / "logs"))
         data = write_synthetic(root / "dataset", n=args.photos)
-        store = root / "store"
-        with client_for("embedded", path=store) as client:
-            load(client, data.directory)
-        run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0005", "top_k": 10}, quiet=True)
+        store = built_store(root, data, {"target_photo_id": "p0005", "top_k": 10})
         results = []
         for limit in args.max_concurrent:
             process, url = start(store, limit)

@@ -13,7 +13,7 @@ import pandas as pd
 from bildsuche import config
 from bildsuche.dbt import run_dbt
 from bildsuche.store import client_for
-from python_embed.demo_model import create_demo_model
+from python_embed.demo_model import DEMO_MODEL, resolve_model
 from python_embed.embedder import ClipEmbedder
 from python_embed.pipeline import embed_all
 from python_embed.sample import generate_sample
@@ -66,7 +66,7 @@ def run_demo(
     work = config.data_dir() / "demo"
     say(f"generating {photos} sample photos")
     sample = generate_sample(work / "images", photos=photos)
-    model_path = model or str(create_demo_model(work / "model"))
+    model_path = resolve_model(model or DEMO_MODEL)
     say(f"embedding with CLIP model {model_path}")
     embedder = ClipEmbedder(model_path)
     embedded = embed_all(sample.photos, embedder)

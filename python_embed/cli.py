@@ -14,9 +14,17 @@ from pathlib import Path
 from bildsuche import config
 from bildsuche.progress import ProgressLine
 from python_embed.build import CACHE_DIR
+from python_embed.demo_model import DEMO_MODEL, resolve_model
 from python_embed.fetch import THUMBNAIL_QUERY, FetchConfig
 
-DEMO_MODEL = "demo"
+
+def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--model",
+        default=os.environ.get(config.MODEL_ENV, config.DEFAULT_MODEL),
+        help=f"{what}, or '{DEMO_MODEL}' for the offline demo model "
+        f"(default: ${config.MODEL_ENV} or {config.DEFAULT_MODEL})",
+    )
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +34,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         "hf:myscale/unsplash-examples, a folder of images, or 'sample'",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for photos/conversions/failures.parquet")
-    parser.add_argument(
-        "--model",
-        default=os.environ.get(config.MODEL_ENV, config.DEFAULT_MODEL),
-        help=f"CLIP model name or directory, or '{DEMO_MODEL}' for the offline demo model "
-        f"(default: ${config.MODEL_ENV} or {config.DEFAULT_MODEL})",
-    )
+    add_model_argument(parser, "CLIP model name or directory")
     parser.add_argument("--limit", type=int, help="take only the first N photos (the tutorial takes 1000)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per model call (default 32)")
     parser.add_argument("--concurrency", type=int, default=16, help="downloads and decodes in flight (default 16)")
@@ -41,14 +44,6 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="model precision")
     parser.add_argument("--restart", action="store_true", help="discard an unfinished build in OUT")
-
-
-def resolve_model(name: str) -> str:
-    if name == DEMO_MODEL:
-        from python_embed.demo_model import create_demo_model
-
-        return str(create_demo_model(config.data_dir() / "demo" / "model"))
-    return name
 
 
 def build_command(args: argparse.Namespace) -> int:
@@ -94,12 +89,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="search text, embedded by the model's text tower")
     what.add_argument("--image", help="search image: a file path or an http(s) URL")
-    parser.add_argument(
-        "--model",
-        default=os.environ.get(config.MODEL_ENV, config.DEFAULT_MODEL),
-        help=f"the CLIP model the photos were embedded with, or '{DEMO_MODEL}' (default: ${config.MODEL_ENV} "
-        f"or {config.DEFAULT_MODEL})",
-    )
+    add_model_argument(parser, "the CLIP model the photos were embedded with")
     parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: embedded)")
     parser.add_argument("--cache", type=Path, help="download cache for image URLs (default DATA_DIR/query-cache)")
 

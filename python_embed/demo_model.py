@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 DEMO_MODEL_NAME = "bildsuche-demo-clip"
+DEMO_MODEL = "demo"  # what --model takes to mean this model
 DEMO_MARKER = "bildsuche_demo_model.json"
 PROJECTION_DIM = 512
 
@@ -96,3 +97,13 @@ def create_demo_model(directory: Path, *, seed: int = 0, architecture: str = "ti
         encoding="utf-8",
     )
     return directory
+
+
+def resolve_model(name: str) -> str:
+    """A --model value as transformers loads it: ``demo`` becomes the demo model's
+    directory under the data folder (created on first use), anything else is kept."""
+    if name != DEMO_MODEL:
+        return name
+    from bildsuche import config
+
+    return str(create_demo_model(config.data_dir() / "demo" / "model"))

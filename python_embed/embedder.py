@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
 from bildsuche.errors import BildsucheError
 from python_embed.demo_model import DEMO_MODEL_NAME, is_demo_model
@@ -97,8 +96,3 @@ class ClipEmbedder:
             out = self.model.get_text_features(**{k: v.to(self.device) for k, v in tokens.items()})
         features = getattr(out, "pooler_output", out)
         return l2_normalise(features.float().cpu().numpy())
-
-    def embed_images(self, images: Sequence[Image.Image]) -> Embeddings:
-        if not images:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self.embed_pixels(np.stack([self.preprocess(img) for img in images]))

@@ -40,7 +40,6 @@ class RawTable:
     # Arrow type each required parquet column is cast to before insertion.
     columns: dict[str, pa.DataType]
     order_by: str
-    optional: bool = True
     engine: str = "MergeTree"
     vector_column: str = "photo_embed"
 
@@ -92,7 +91,6 @@ PHOTOS = RawTable(
         "photo_embed": pa.list_(pa.float32()),
     },
     order_by="photo_id",
-    optional=False,
 )
 
 # Sorted by photo_id: every mart looks conversions up per photo, and the

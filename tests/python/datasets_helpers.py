@@ -10,6 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from bildsuche.dbt import environment, run_dbt
+from bildsuche.store import client_for
+from seeds_loader import load
+
 FLOAT32 = pa.float32()
 KEYWORDS = ("Sunset", "sky ", " ocean", "forest", "city", "snow", "night", "flower", "dog", "cat")
 
@@ -81,3 +85,17 @@ def write_synthetic(
     pq.write_table(photos_table(photo_ids, embeddings, value_type), directory / "photos.parquet")
     pq.write_table(conversions_table(conversions), directory / "conversions.parquet")
     return SyntheticDataset(directory, photo_ids, embeddings, conversions)
+
+
+def built_store(root: Path, data: SyntheticDataset, dbt_vars: dict[str, object]) -> Path:
+    """``data`` loaded into a new embedded store under ``root``, then `dbt build` on it.
+
+    dbt's target and log folders go under ``root`` too: module-scoped fixtures
+    run outside the per-test environment.
+    """
+    store = root / "store"
+    with client_for("embedded", path=store) as client:
+        load(client, data.directory)
+    with environment({"DBT_TARGET_PATH": str(root / "target"), "DBT_LOG_PATH": str(root / "logs")}):
+        run_dbt(["build"], db_path=store, dbt_vars=dbt_vars, quiet=True)
+    return store

@@ -9,19 +9,13 @@ import pytest
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import DbtRunError
 from bildsuche.store import client_for
-from datasets_helpers import write_synthetic
-from seeds_loader import load
+from datasets_helpers import built_store, write_synthetic
 
 pytestmark = pytest.mark.slow
 
 
 def build_store(root: Path, n: int = 80) -> Path:
-    data = write_synthetic(root / "dataset", n=n)
-    store = root / "store"
-    with client_for("embedded", path=store) as client:
-        load(client, data.directory)
-    run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0003", "top_k": 5}, quiet=True)
-    return store
+    return built_store(root, write_synthetic(root / "dataset", n=n), {"target_photo_id": "p0003", "top_k": 5})
 
 
 def execute(store: Path, *statements: str) -> None:

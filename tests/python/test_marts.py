@@ -12,7 +12,7 @@ import pytest
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import DbtRunError
 from bildsuche.store import client_for
-from datasets_helpers import SyntheticDataset, write_synthetic
+from datasets_helpers import SyntheticDataset, built_store, write_synthetic
 from marts_reference import reference
 from seeds_loader import load
 
@@ -25,14 +25,7 @@ HOSTILE_IDS = ("x' OR 1=1 --", "back\\slash'); DROP TABLE raw.photos; --")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SyntheticDataset, Path]]:
     root = tmp_path_factory.mktemp("marts")
     data = write_synthetic(root / "dataset", extra_ids=HOSTILE_IDS)
-    store = root / "store"
-    with client_for("embedded", path=store) as client:
-        load(client, data.directory)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DBT_TARGET_PATH", str(root / "target"))
-        mp.setenv("DBT_LOG_PATH", str(root / "logs"))
-        run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0005", "top_k": 10}, quiet=True)
-    yield data, store
+    yield data, built_store(root, data, {"target_photo_id": "p0005", "top_k": 10})
 
 
 def query(store: Path, sql: str) -> list[tuple[Any, ...]]:

@@ -25,11 +25,9 @@ import pytest
 import requests
 import sqlalchemy
 
-from bildsuche.dbt import run_dbt
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.store import client_for, open_client
-from datasets_helpers import write_synthetic
-from seeds_loader import load
+from datasets_helpers import built_store, write_synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -68,14 +66,7 @@ def stop(process: subprocess.Popen[str]) -> None:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("serve")
-    data = write_synthetic(root / "dataset", n=120)
-    store = root / "store"
-    with client_for("embedded", path=store) as client:
-        load(client, data.directory)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DBT_TARGET_PATH", str(root / "target"))
-        mp.setenv("DBT_LOG_PATH", str(root / "logs"))
-        run_dbt(["build"], db_path=store, dbt_vars={"target_photo_id": "p0007", "top_k": 8}, quiet=True)
+    store = built_store(root, write_synthetic(root / "dataset", n=120), {"target_photo_id": "p0007", "top_k": 8})
     with client_for("embedded", path=store) as client:
         expected = {
             "top_k": client.query(
@@ -118,20 +109,6 @@ def post(served: Served, sql: str, **params: str) -> requests.Response:
     return requests.post(served.url, params=params, data=sql.encode(), timeout=60)
 
 
-@pytest.mark.parametrize(
-    "fmt,kind",
-    [
-        ("TabSeparatedWithNames", "text/tab-separated-values"),
-        ("CSV", "text/csv"),
-        ("JSON", "application/json"),
-        ("JSONEachRow", "application/json"),
-        ("JSONCompact", "application/json"),
-        ("Native", "application/octet-stream"),
-        ("RowBinaryWithNamesAndTypes", "application/octet-stream"),
-        ("Parquet", "application/octet-stream"),
-        ("Arrow", "application/octet-stream"),
-    ],
-)
 def photo_ids(fmt: str, body: bytes) -> list[str]:
     """The photo_id column of a result of `SELECT rank, photo_id ...` in ``fmt``."""
     if fmt == "TabSeparatedWithNames":
