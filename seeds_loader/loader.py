@@ -96,6 +96,13 @@ def _swap_in(client: Client, name: str) -> None:
         client.command(f"RENAME TABLE {staging} TO {live}")
 
 
+def ensure_table(client: Client, table: RawTable, dim: int) -> None:
+    """Create raw.<table> (and the raw database) when missing; never touch an existing one."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+    if not _exists(client, table.name):
+        client.command(table.ddl(qualified(table.name), dim))
+
+
 def _drop_staging(client: Client) -> None:
     for table in TABLES:
         with contextlib.suppress(ClickHouseError):
@@ -137,14 +144,10 @@ def load(
         for table in present:
             _swap_in(client, table.name)
             report.rows[table.name] = totals[table.name]
-        for table in TABLES:
-            if table not in present:
-                report.skipped.append(table.name)
-                if table is CONVERSIONS and not _exists(client, table.name):
-                    client.command(table.ddl(qualified(table.name), dim))
-        # The marts read saved searches too; python_embed query fills the table.
-        if not _exists(client, SEARCH_QUERIES.name):
-            client.command(SEARCH_QUERIES.ddl(qualified(SEARCH_QUERIES.name), dim))
+        report.skipped = [table.name for table in TABLES if table not in present]
+        # The marts read conversions and saved searches (python_embed query fills those).
+        ensure_table(client, CONVERSIONS, dim)
+        ensure_table(client, SEARCH_QUERIES, dim)
     except ClickHouseError as exc:
         _drop_staging(client)
         raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc}") from exc
