@@ -15,3 +15,14 @@
     {%- endif -%}
     {{- return(raw | int) -}}
 {%- endmacro %}
+
+{% macro float_var(name, low, high) -%}
+    {%- set raw = var(name) | string | trim -%}
+    {%- set digits = raw.replace('.', '', 1) -%}
+    {%- if not digits.isdigit() or (raw | float) < low or (raw | float) > high -%}
+        {%- set message = "var '" ~ name ~ "' must be a number from " ~ low ~ " to " ~ high
+            ~ ", got " ~ (var(name) | tojson) -%}
+        {{ exceptions.raise_compiler_error(message) }}
+    {%- endif -%}
+    {{- return(raw | float) -}}
+{%- endmacro %}

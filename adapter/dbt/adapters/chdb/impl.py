@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
+from dbt.adapters.base import available
+from dbt.adapters.base.relation import BaseRelation
+from dbt.adapters.chdb import neighbours
 from dbt.adapters.chdb.connections import ChdbConnectionManager
 from dbt.adapters.clickhouse.impl import ClickHouseAdapter
+from dbt_common.exceptions import DbtRuntimeError
 
 
 class ChdbAdapter(ClickHouseAdapter):
@@ -13,3 +19,18 @@ class ChdbAdapter(ClickHouseAdapter):
     @classmethod
     def date_function(cls) -> str:
         return "now()"
+
+    @available
+    def nearest_neighbours(
+        self, sql: str, relation: BaseRelation, k: int, full_refresh: bool = False
+    ) -> dict[str, Any]:
+        """Refresh `relation` with the k nearest neighbours of every photo `sql` selects
+        (columns photo_id, photo_embed); see dbt.adapters.chdb.neighbours."""
+        client = self.connections.get_thread_connection().handle._client
+        try:
+            stats = neighbours.refresh(
+                client, sql, str(relation.schema), str(relation.identifier), int(k), full_refresh
+            )
+        except neighbours.NeighboursError as exc:
+            raise DbtRuntimeError(f"{relation}: {exc}") from exc
+        return stats.as_dict()
