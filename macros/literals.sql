@@ -17,12 +17,11 @@
 {%- endmacro %}
 
 {% macro float_var(name, low, high) -%}
-    {%- set raw = var(name) | string | trim -%}
-    {%- set digits = raw.replace('.', '', 1) -%}
-    {%- if not digits.isdigit() or (raw | float) < low or (raw | float) > high -%}
+    {%- set value = var(name) | string | trim | float(default=none) -%}
+    {%- if value is none or not (value >= low and value <= high) -%}
         {%- set message = "var '" ~ name ~ "' must be a number from " ~ low ~ " to " ~ high
             ~ ", got " ~ (var(name) | tojson) -%}
         {{ exceptions.raise_compiler_error(message) }}
     {%- endif -%}
-    {{- return(raw | float) -}}
+    {{- return(value) -}}
 {%- endmacro %}

@@ -20,16 +20,17 @@ neighbours as (
 
 pairs as (
     select
-        photo_id,
-        neighbour_id as duplicate_id,
-        dist
-    from neighbours
+        outgoing.photo_id,
+        outgoing.neighbour_id as duplicate_id,
+        outgoing.dist
+    from neighbours as outgoing
     union all
+    -- qualified: an unqualified photo_id would name the alias just defined
     select
-        neighbour_id as photo_id,
-        photo_id as duplicate_id,
-        dist
-    from neighbours
+        incoming.neighbour_id as photo_id,
+        incoming.photo_id as duplicate_id,
+        incoming.dist
+    from neighbours as incoming
 ),
 
 final as (

@@ -10,11 +10,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dbt.adapters.chdb import neighbours
+from PIL import Image
 
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import DbtRunError
 from bildsuche.store import client_for
 from datasets_helpers import built_store, clustered_embeddings, conversions_table, photos_table, write_synthetic
+from python_embed.build import build
+from python_embed.embedder import ClipEmbedder
+from python_embed.sample import generate_sample
 from seeds_loader import load
 
 pytestmark = pytest.mark.slow
@@ -143,3 +147,26 @@ def test_zero_vectors_are_refused_with_the_photo_named() -> None:
     table = photos_table(["a", "b", "c"], x).append_column("photo_embed_hash", pa.array([1, 2, 3], pa.uint64()))
     with pytest.raises(neighbours.NeighboursError, match="'b'"):
         neighbours.vectors_from_arrow(table)
+
+
+def test_resized_and_recompressed_copies_are_near_duplicates(tmp_path: Path, demo_model_dir: Path) -> None:
+    images = tmp_path / "images"
+    generate_sample(images, photos=40)
+    original = sorted(images.glob("*.jpg"))[5]
+    picture = Image.open(original)
+    picture.resize((picture.width * 2 // 3, picture.height * 2 // 3)).save(images / "zz-copy.jpg", quality=55)
+    picture.save(images / "zz-exact.png")
+    embedder = ClipEmbedder(str(demo_model_dir))
+    build(str(images), tmp_path / "dataset", lambda: embedder)
+    store = tmp_path / "store"
+    with client_for("embedded", path=store) as client:
+        load(client, tmp_path / "dataset")
+    # The tiny random test model puts all photos close together (distinct
+    # pictures >= 1e-4 apart); CLIP ViT-B/32 needs the default threshold.
+    run_dbt(["build"], db_path=store, dbt_vars={"near_duplicate_threshold": 6e-5}, quiet=True)
+    with client_for("embedded", path=store) as client:
+        pairs = client.query("select photo_id, duplicate_id, dist from analytics.near_duplicates").result_rows
+    group = {original.stem, "zz-copy", "zz-exact"}
+    assert {(a, b) for a, b, _ in pairs} == {(a, b) for a in group for b in group if a != b}
+    exact = {d for a, b, d in pairs if {a, b} == {original.stem, "zz-exact"}}
+    assert max(exact) < 1e-6
