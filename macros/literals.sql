@@ -25,3 +25,17 @@
     {%- endif -%}
     {{- return(value) -}}
 {%- endmacro %}
+
+{#- A 'YYYY-MM-DD' var as a quoted literal, or '' when the var is empty. -#}
+{% macro date_var(name) -%}
+    {%- set raw = (var(name) or '') | string | trim -%}
+    {%- set parts = raw.split('-') -%}
+    {%- if raw != '' and not (raw | length == 10 and parts | length == 3
+            and parts[0].isdigit() and parts[1].isdigit() and parts[2].isdigit()
+            and (parts[1] | int) >= 1 and (parts[1] | int) <= 12
+            and (parts[2] | int) >= 1 and (parts[2] | int) <= 31) -%}
+        {{ exceptions.raise_compiler_error(
+            "var '" ~ name ~ "' must be a date YYYY-MM-DD or empty, got " ~ (var(name) | tojson)) }}
+    {%- endif -%}
+    {{- return(bildsuche.sql_string(raw)) -}}
+{%- endmacro %}

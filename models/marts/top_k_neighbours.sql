@@ -2,10 +2,22 @@
 
 {%- set target = target_photo_literal(ref('photos')) %}
 {%- set k = int_var('top_k', 1, 100000) %}
+{%- set filters = {
+    'keyword': sql_string(var('filter_keyword') or ''),
+    'colour': sql_string(var('filter_colour') or ''),
+    'country': sql_string(var('filter_country') or ''),
+    'photographer': sql_string(var('filter_photographer') or ''),
+    'date_from': date_var('filter_date_from'),
+    'date_to': date_var('filter_date_to'),
+    'min_downloads': int_var('filter_min_downloads', 0, 18446744073709551615),
+} %}
+{%- set filtered = filters.values() | select('ne', "''") | select('ne', 0) | list | length > 0 %}
 
--- The tutorial's top-K question for one target, kept as a table: the
--- parameterized view `neighbours` holds the vector-index search itself, so BI
--- tools asking live and this mart give the same answer.
+-- The tutorial's top-K question for one target, kept as a table. The
+-- parameterized views hold the searches themselves, so BI tools asking live
+-- and this mart give the same answer: `neighbours` (vector index) without
+-- filters, `filtered_neighbours` (exact search among the photos that pass)
+-- when any `filter_*` var is set.
 
 with
 
@@ -16,7 +28,17 @@ neighbours as (
         photo_image_url,
         dist,
         rank
-    from {{ ref('neighbours') }}(photo_id = {{ target }}, k = {{ k }})
+    {%- if filtered %}
+        from {{ ref('filtered_neighbours') }}(
+            photo_id = {{ target }},
+            k = {{ k }},
+            {%- for name, value in filters.items() %}
+                {{ name }} = {{ value }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- else %}
+        from {{ ref('neighbours') }}(photo_id = {{ target }}, k = {{ k }})
+    {%- endif %}
 ),
 
 final as (
