@@ -8,10 +8,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bildsuche import config
 from bildsuche.errors import BildsucheError, UsageError
 
 if TYPE_CHECKING:
     from bildsuche.demo import DemoResult
+    from bildsuche.report import ReportResult
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -67,6 +69,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
         dbt_quiet=args.quiet,
     )
     _print_demo(result)
+    if args.report:
+        from bildsuche.report import make_report
+
+        # The sample's photos are local files: nothing to download.
+        _print_report(make_report(args.report, store=result.store, dataset=result.dataset, fetch=False))
+    return 0
+
+
+def _print_report(result: ReportResult) -> None:
+    missing = f", {len(result.missing)} photo(s) without an image" if result.missing else ""
+    width, height = result.sheet_size
+    print(f"report: {result.html} ({result.tiles} tiles{missing}) and {result.sheet} ({width}x{height})")
+    for item in result.missing:
+        print(f"  no image for {item.photo_id!r}: {item.reason}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bildsuche.report import make_report
+
+    result = make_report(
+        args.out, target=args.target, store=args.store, dataset=args.dataset, cache=args.cache, fetch=not args.offline
+    )
+    _print_report(result)
     return 0
 
 
@@ -79,7 +104,6 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
-    from bildsuche import config
     from bildsuche.serve import Limits, ReadOnlyEngine, make_server
 
     limits = Limits(
@@ -131,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--top-k", type=int, default=10, help="neighbours per target (default 10)")
     demo.add_argument("--target-photo-id", help="target photo (default: drawn reproducibly)")
     demo.add_argument("--quiet", action="store_true", help="hide dbt's log lines")
+    demo.add_argument("--report", type=Path, metavar="DIR", help="also write the HTML report and contact sheet to DIR")
     demo.set_defaults(handler=cmd_demo)
 
     build = sub.add_parser("build", help="embed photos into parquet files (= python -m python_embed build)")
@@ -147,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-result-bytes", type=int, default=256 << 20, help="bytes per result (default 256 MiB)")
     serve.add_argument("--max-concurrent", type=int, default=4, help="queries run at once (default 4)")
     serve.set_defaults(handler=cmd_serve)
+
+    report = sub.add_parser("report", help="the marts as an HTML page with pictures and a PNG contact sheet")
+    report.add_argument("--out", type=Path, required=True, help="folder for report.html and contact_sheet.png")
+    report.add_argument("--store", type=Path, help="embedded store directory (default: $BILDSUCHE_DB_PATH)")
+    report.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: embedded)")
+    report.add_argument(
+        "--dataset",
+        type=Path,
+        help="the folder `python_embed build --out` wrote: its download cache and the model named in photos.parquet",
+    )
+    report.add_argument(
+        "--cache", type=Path, help="image cache (default DATASET/.bildsuche-cache, else DATA_DIR/report-cache)"
+    )
+    report.add_argument("--offline", action="store_true", help="download nothing: use local files and the cache")
+    report.set_defaults(handler=cmd_report)
 
     load = sub.add_parser("load", help="load photos/conversions parquet into the raw tables (= python -m seeds_loader)")
     add_load_arguments(load)

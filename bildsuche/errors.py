@@ -23,3 +23,7 @@ class StoreUnavailableError(BildsucheError):
 
 class DbtRunError(BildsucheError):
     """dbt reported a failed node."""
+
+
+class MartsMissingError(BildsucheError):
+    """The dbt marts a command reads are not (yet) in the store."""

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 def test_demo_prints_the_three_marts(tmp_path: Path) -> None:
     env = {**os.environ, "BILDSUCHE_DB_PATH": str(tmp_path / "store")}
+    report = ["--report", str(tmp_path / "report")]
     done = subprocess.run(
-        [sys.executable, "-m", "bildsuche.cli", "demo", "--photos", "64", "--top-k", "5", "--quiet"],
+        [sys.executable, "-m", "bildsuche.cli", "demo", "--photos", "64", "--top-k", "5", "--quiet", *report],
         capture_output=True,
         text=True,
         env=env,
@@ -28,6 +29,9 @@ def test_demo_prints_the_three_marts(tmp_path: Path) -> None:
     assert "== analytics.keyword_breakdown" in out
     assert "randomly initialised demo CLIP model" in out
     assert f"store: {tmp_path / 'store'}  (64 photos" in out
+    # The sample's pictures are local files: the report has every one of them.
+    assert f"report: {tmp_path / 'report' / 'report.html'} (6 tiles) and" in out and "(960x200)" in out
+    assert "randomly initialised demo CLIP model" in (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
 
 
 def test_demo_reports_bad_input_in_one_line(tmp_path: Path) -> None:
