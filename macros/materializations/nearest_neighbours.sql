@@ -7,8 +7,9 @@
 {% materialization nearest_neighbours, adapter='chdb' %}
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set k = config.require('k') | int -%}
+    {%- set max_photos = config.get('max_photos') -%}
     {{ run_hooks(pre_hooks) }}
-    {%- set stats = adapter.nearest_neighbours(sql, target_relation, k, should_full_refresh()) -%}
+    {%- set stats = adapter.nearest_neighbours(sql, target_relation, k, should_full_refresh(), max_photos) -%}
     {{ log(
         target_relation ~ ": " ~ stats['photos'] ~ " photos, " ~ stats['searched'] ~ " searched, "
         ~ stats['merged'] ~ " lists merged, " ~ stats['kept'] ~ " kept"

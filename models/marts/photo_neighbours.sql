@@ -2,6 +2,7 @@
     config(
         materialized='nearest_neighbours',
         k=int_var('neighbours_k', 1, 1000),
+        max_photos=int_var('neighbours_max_photos', 1, 1000000000),
         enabled=(target.type == 'chdb'),
     )
 }}

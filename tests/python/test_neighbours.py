@@ -141,6 +141,20 @@ def test_bad_neighbours_k_is_refused_and_nothing_changes(tmp_path: Path, bad: st
     assert stored_lists(store)[0] == before
 
 
+def test_more_photos_than_the_limit_are_refused_before_any_work(tmp_path: Path) -> None:
+    data = write_synthetic(tmp_path / "dataset", n=40)
+    store = built_store(tmp_path, data, {"neighbours_k": 4})
+    before, _ = stored_lists(store)
+    with pytest.raises(DbtRunError, match="40 photos exceed neighbours_max_photos"):
+        run_dbt(
+            ["run", "--select", "photo_neighbours"],
+            db_path=store,
+            dbt_vars={"neighbours_k": 5, "neighbours_max_photos": 39},
+            quiet=True,
+        )
+    assert stored_lists(store)[0] == before
+
+
 def test_zero_vectors_are_refused_with_the_photo_named() -> None:
     x = np.ones((3, 4), np.float32)
     x[1] = 0

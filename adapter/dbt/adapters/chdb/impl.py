@@ -22,15 +22,14 @@ class ChdbAdapter(ClickHouseAdapter):
 
     @available
     def nearest_neighbours(
-        self, sql: str, relation: BaseRelation, k: int, full_refresh: bool = False
+        self, sql: str, relation: BaseRelation, k: int, full_refresh: bool = False, max_photos: int | None = None
     ) -> dict[str, Any]:
         """Refresh `relation` with the k nearest neighbours of every photo `sql` selects
         (columns photo_id, photo_embed); see dbt.adapters.chdb.neighbours."""
         client = self.connections.get_thread_connection().handle._client
         try:
-            stats = neighbours.refresh(
-                client, sql, str(relation.schema), str(relation.identifier), int(k), full_refresh
-            )
+            database, name = str(relation.schema), str(relation.identifier)
+            stats = neighbours.refresh(client, sql, database, name, int(k), full_refresh, max_photos)
         except neighbours.NeighboursError as exc:
             raise DbtRuntimeError(f"{relation}: {exc}") from exc
         return stats.as_dict()

@@ -306,10 +306,30 @@ def _write(
         raise
 
 
-def refresh(client: Any, source_sql: str, database: str, name: str, k: int, full_refresh: bool = False) -> UpdateStats:
-    """Bring table `database`.`name` up to date with the photos `source_sql` selects."""
+def refresh(
+    client: Any,
+    source_sql: str,
+    database: str,
+    name: str,
+    k: int,
+    full_refresh: bool = False,
+    max_photos: int | None = None,
+) -> UpdateStats:
+    """Bring table `database`.`name` up to date with the photos `source_sql` selects.
+
+    The exact search grows with the square of the photos: above `max_photos`
+    it is refused before any work rather than left running for hours.
+    """
     if k < 1:
         raise NeighboursError(f"k must be at least 1, got {k}")
+    if max_photos is not None:
+        count = int(client.command(f"select count() from ({source_sql}) as source"))
+        if count > max_photos:
+            raise NeighboursError(
+                f"{count} photos exceed neighbours_max_photos ({max_photos}): the exact search of every"
+                " photo's neighbours grows with the square of the photos; raise the var to run it anyway"
+                " or leave the model out (dbt build --exclude photo_neighbours+)"
+            )
     started = time.perf_counter()
     table = client.query_arrow(
         f"select photo_id, photo_embed, cityHash64(photo_embed) as photo_embed_hash from ({source_sql}) as source"
