@@ -114,16 +114,3 @@ def test_a_saved_search_of_another_model_fails_with_its_name(tmp_path: Path) -> 
         "FROM raw.photos LIMIT 1",
     )
     run_dbt(["test", "--select", "saved_searches_match_photos_model"], db_path=store, quiet=True)
-
-
-def test_docs_generate_catalogs_every_model_and_source(tmp_path: Path) -> None:
-    import json
-    import os
-
-    store = build_store(tmp_path, n=20)
-    run_dbt(["docs", "generate"], db_path=store, quiet=True)
-    catalog = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "catalog.json").read_text())
-    models = {key.split(".")[-1] for key in catalog["nodes"]}
-    assert {"photos", "top_k_neighbours", "conversions_per_candidate", "keyword_breakdown"} <= models
-    assert {key.split(".")[-1] for key in catalog["sources"]} == {"photos", "conversions", "search_queries"}
-    assert "photo_embed" in catalog["nodes"]["model.bildsuche.photos"]["columns"]
