@@ -28,11 +28,6 @@ from seeds_loader.schema import PHOTOS, RAW_DATABASE, SEARCH_QUERIES
 MAX_NAME = 200
 
 
-def check_name(name: str) -> None:
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise UsageError(f"--name must be 1 to {MAX_NAME} printable characters")
-
-
 @dataclass(frozen=True)
 class SavedQuery:
     name: str
@@ -46,7 +41,8 @@ def embed_query(
     embedder: ClipEmbedder, *, name: str, text: str | None = None, image: str | None = None,
     fetcher: Fetcher | None = None,
 ) -> SavedQuery:  # fmt: skip
-    check_name(name)
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise UsageError(f"--name must be 1 to {MAX_NAME} printable characters")
     if (text is None) == (image is None):
         raise UsageError("give exactly one of --text and --image")
     if text is not None:

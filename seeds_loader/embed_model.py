@@ -97,8 +97,8 @@ def file_model(path: Path, pf: pq.ParquetFile, declared: str | None = None) -> F
     if len(models) > 1:
         listed = ", ".join(f"{m} ({n:,} photos)" for m, n in models.most_common())
         raise InputDataError(
-            f"{path}: photos embedded by {len(models)} models: {listed}; embeddings of different models "
-            "cannot be compared, so one store holds the photos of one model"
+            f"{path}: photos embedded by {len(models)} models (column {column}): {listed}; embeddings of "
+            "different models cannot be compared, so one store holds the photos of one model"
         )
     model = next(iter(models), fallback)
     if declared and model != declared:

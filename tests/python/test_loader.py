@@ -233,7 +233,9 @@ def test_photos_of_several_models_are_refused(tmp_path: Path, client: Client, sy
     path = bad.directory / "photos.parquet"
     names = ["model-a"] * 30 + ["model-b"] * 10
     pq.write_table(pq.read_table(path).append_column("embed_model", pa.array(names)), path)
-    with pytest.raises(InputDataError, match=r"2 models: model-a \(30 photos\), model-b \(10 photos\)"):
+    with pytest.raises(
+        InputDataError, match=r"2 models \(column embed_model\): model-a \(30 photos\), model-b \(10 photos\)"
+    ):
         load(client, bad.directory)
     assert snapshot(client) == before
     assert models_stored(client) == {SYNTHETIC_MODEL: 240}
