@@ -54,5 +54,7 @@ def run_dbt(
     failed = []
     for node in getattr(result.result, "results", []) or []:
         if str(node.status) in ("error", "fail", "runtime error"):
-            failed.append(f"{node.node.name}: {node.message}")
+            # Tests that store their failing rows say where: the rows explain the failure.
+            stored = getattr(node.node, "relation_name", None) if node.node.resource_type == "test" else None
+            failed.append(f"{node.node.name}: {node.message}" + (f" (rows: select * from {stored})" if stored else ""))
     raise DbtRunError(f"dbt {args[0]} failed: " + ("; ".join(failed) or "see the log above"))

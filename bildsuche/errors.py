@@ -17,6 +17,10 @@ class InputDataError(BildsucheError):
     """An input file does not hold what it must; nothing was stored."""
 
 
+class EmbeddingModelMismatchError(BildsucheError):
+    """Embeddings of one model would be compared with another model's; nothing was stored."""
+
+
 class StoreUnavailableError(BildsucheError):
     """The database (embedded store or server) cannot be opened."""
 

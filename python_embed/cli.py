@@ -2,6 +2,7 @@
 
 python -m python_embed build SOURCE --out DIR [...]
 python -m python_embed query --name NAME (--text TEXT | --image PATH_OR_URL) [--model M]
+python -m python_embed query --from-csv [CSV] [--model M]
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bildsuche import config
+from bildsuche.errors import UsageError
 from bildsuche.progress import ProgressLine
 from python_embed.build import CACHE_DIR
 from python_embed.demo_model import DEMO_MODEL, resolve_model
@@ -85,10 +87,18 @@ def build_command(args: argparse.Namespace) -> int:
 
 
 def add_query_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--name", required=True, help="name of the saved search (saving it again replaces it)")
+    parser.add_argument("--name", help="name of the saved search (saving it again replaces it)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="search text, embedded by the model's text tower")
     what.add_argument("--image", help="search image: a file path or an http(s) URL")
+    what.add_argument(
+        "--from-csv",
+        nargs="?",
+        const="",
+        metavar="CSV",
+        help="save every row (columns name,text) of a CSV file as a text search "
+        "(default: the dbt seed seeds/saved_searches.csv)",
+    )
     add_model_argument(parser, "the CLIP model the photos were embedded with")
     parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: embedded)")
     parser.add_argument("--cache", type=Path, help="download cache for image URLs (default DATA_DIR/query-cache)")
@@ -100,6 +110,12 @@ def query_command(args: argparse.Namespace) -> int:
     from python_embed.fetch import Fetcher, ImageCache
     from python_embed.queries import embed_query, save_query
 
+    if args.from_csv is not None:
+        if args.name is not None:
+            raise UsageError("--from-csv takes the names from the file; leave out --name")
+        return _query_from_csv(args)
+    if args.name is None:
+        raise UsageError("--text and --image need --name")
     embedder = ClipEmbedder(resolve_model(args.model))
     fetcher = Fetcher(ImageCache(args.cache or config.data_dir() / "query-cache"), FetchConfig(thumbnail_query=""))
     query = embed_query(embedder, name=args.name, text=args.text, image=args.image, fetcher=fetcher)
@@ -108,6 +124,25 @@ def query_command(args: argparse.Namespace) -> int:
     print(
         f"saved {query.kind} search {query.name!r} ({len(query.embedding)}-d, model {query.model}) "
         "in raw.search_queries; `dbt build` answers it in analytics.search_results"
+    )
+    return 0
+
+
+def _query_from_csv(args: argparse.Namespace) -> int:
+    from bildsuche.store import client_for
+    from python_embed.embedder import ClipEmbedder
+    from python_embed.queries import save_queries
+    from python_embed.saved_searches import default_csv, embed_saved_searches, read_saved_searches
+
+    path = Path(args.from_csv) if args.from_csv else default_csv()
+    searches = read_saved_searches(path)
+    embedder = ClipEmbedder(resolve_model(args.model))
+    queries = embed_saved_searches(embedder, searches)
+    with client_for(args.target) as client:
+        save_queries(client, queries)
+    print(
+        f"saved {len(queries)} text searches from {path} (model {embedder.name}) in raw.search_queries: "
+        f"{', '.join(q.name for q in queries)}; `dbt build` answers them in analytics.search_results"
     )
     return 0
 

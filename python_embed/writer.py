@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from python_embed.types import Conversion, Embeddings, Failure, PhotoSource
+from seeds_loader.embed_model import MODEL_METADATA_KEY
 
 PHOTOS_FILE = "photos.parquet"
 CONVERSIONS_FILE = "conversions.parquet"
 FAILURES_FILE = "failures.parquet"
-MODEL_METADATA_KEY = b"bildsuche.model"
 
 
 def write_atomic(table: pa.Table, path: Path) -> None:

@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bildsuche.errors import InputDataError, StoreUnavailableError
+from seeds_loader.embed_model import FileModel, file_model
 from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
 from seeds_loader.validate import open_parquet, scan
 
@@ -38,18 +39,26 @@ class LoadReport:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     columns_left_out: dict[str, list[str]] = field(default_factory=dict)
+    # The model that embedded the loaded photos (raw.photos.embed_model).
+    embed_model: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def qualified(name: str) -> str:
     return f"`{RAW_DATABASE}`.`{name}`"
 
 
-def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType]) -> Iterator[pa.Table]:
+def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType], model: FileModel | None) -> Iterator[pa.Table]:
     pf = open_parquet(path)
     target = pa.schema([pa.field(n, t) for n, t in types.items()])
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS.get(table.name, DEFAULT_BATCH_ROWS), columns=list(types)):
+    read = [name for name in types if name != table.model_column]
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS.get(table.name, DEFAULT_BATCH_ROWS), columns=read):
         arrays = []
         for name, arrow_type in types.items():
+            if name == table.model_column:
+                # One model per file (file_model refused any other), so one value per row.
+                arrays.append(pa.repeat(pa.scalar(model.model if model else "", pa.string()), batch.num_rows))
+                continue
             column = batch.column(name)
             required = name in table.columns
             if name in ("id", "photo_id") and required and column.null_count:
@@ -67,16 +76,25 @@ def _exists(client: Client, name: str) -> bool:
     return bool(client.command(f"EXISTS TABLE {qualified(name)}"))
 
 
-def _insert(client: Client, table: RawTable, path: Path, total: int, dim: int, progress: Progress | None) -> list[str]:
+def _insert(
+    client: Client,
+    table: RawTable,
+    path: Path,
+    total: int,
+    dim: int,
+    model: FileModel | None,
+    progress: Progress | None,
+) -> list[str]:
     """Fill `<table>__loading`; return the file's columns that could not be loaded."""
     staging = qualified(f"{table.name}__loading")
-    arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow)
+    consumed = [model.column] if model and model.column else []
+    arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow, consumed)
     client.command(f"DROP TABLE IF EXISTS {staging}")
     client.command(table.ddl(staging, dim, clickhouse_types))
     done = 0
     if progress:
         progress(table.name, 0, total)
-    for chunk in _batches(table, path, arrow_types):
+    for chunk in _batches(table, path, arrow_types, model):
         client.insert_arrow(f"{RAW_DATABASE}.{table.name}__loading", chunk)
         done += chunk.num_rows
         if progress:
@@ -114,14 +132,17 @@ def load(
     directory: Path,
     *,
     dim: int = DEFAULT_DIM,
+    embed_model: str | None = None,
     progress: Progress | None = None,
 ) -> LoadReport:
     """Load ``directory``/photos.parquet and, when present, conversions.parquet,
     keywords.parquet, collections.parquet and colors.parquet.
 
-    A missing file leaves its table as it is (raw.conversions is created empty
-    when absent, as the marts read it).  Raises InputDataError for bad files,
-    with the store unchanged.
+    Every photo is stored with the model that embedded it (raw.photos.embed_model):
+    the one the file records, else ``embed_model``, else 'unknown' with a
+    warning in the report.  A missing file leaves its table as it is
+    (raw.conversions is created empty when absent, as the marts read it).
+    Raises InputDataError for bad files, with the store unchanged.
     """
     if dim < 1:
         raise InputDataError(f"--dim must be positive, got {dim}")
@@ -133,11 +154,23 @@ def load(
     if PHOTOS not in present:
         raise InputDataError(f"{directory}: no {PHOTOS.file_name} to load")
     totals = {t.name: scan(t, directory / t.file_name, dim) for t in present}
+    photos_path = directory / PHOTOS.file_name
+    model = file_model(photos_path, open_parquet(photos_path), embed_model)
+    report.embed_model = model.model
+    if model.unknown:
+        report.warnings.append(
+            f"{photos_path} does not say which model embedded its photos: raw.photos.embed_model is "
+            f"'{model.model}', and saved searches are refused until it is known; load again with "
+            "--embed-model NAME (for example openai/clip-vit-base-patch32)"
+        )
     try:
         client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
         for table in present:
             started = time.perf_counter()
-            left_out = _insert(client, table, directory / table.file_name, totals[table.name], dim, progress)
+            table_model = model if table is PHOTOS else None
+            left_out = _insert(
+                client, table, directory / table.file_name, totals[table.name], dim, table_model, progress
+            )
             if left_out:
                 report.columns_left_out[table.name] = left_out
             report.seconds[table.name] = time.perf_counter() - started

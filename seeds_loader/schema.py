@@ -3,14 +3,18 @@
 Each table has required columns with fixed types; any further column of the
 parquet file (photo metadata, the other conversion columns, ...) is loaded
 too, as a Nullable column of the type its Arrow type maps to.  Columns of
-types with no mapping are left out and reported.
+types with no mapping are left out and reported.  raw.photos also stores the
+embedding model of every row (seeds_loader/embed_model.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from seeds_loader.embed_model import EMBED_MODEL_COLUMN
 
 RAW_DATABASE = "raw"
 DEFAULT_DIM = 512
@@ -42,14 +46,27 @@ class RawTable:
     order_by: str
     engine: str = "MergeTree"
     vector_column: str = "photo_embed"
+    # A column the loader fills with the embedding model of the file, not read from it.
+    model_column: str | None = None
 
-    def layout(self, schema: pa.Schema) -> tuple[dict[str, pa.DataType], dict[str, str], list[str]]:
-        """Arrow types to cast to and ClickHouse types of every loaded column, and the columns left out."""
+    def fixed_types(self) -> tuple[dict[str, pa.DataType], dict[str, str]]:
+        """Arrow and ClickHouse types of the columns every table of this kind has."""
         arrow = dict(self.columns)
         clickhouse = {name: _ch_type(t) for name, t in self.columns.items()}
+        if self.model_column:
+            arrow[self.model_column] = pa.string()
+            clickhouse[self.model_column] = "LowCardinality(String)"
+        return arrow, clickhouse
+
+    def layout(
+        self, schema: pa.Schema, consumed: Collection[str] = ()
+    ) -> tuple[dict[str, pa.DataType], dict[str, str], list[str]]:
+        """Arrow types to cast to and ClickHouse types of every loaded column, and the columns
+        left out.  ``consumed`` columns of the file (the per-row model) are not loaded as such."""
+        arrow, clickhouse = self.fixed_types()
         skipped = []
         for field in schema:
-            if field.name in arrow:
+            if field.name in arrow or field.name in consumed:
                 continue
             mapped = _extra_type(field.type)
             if mapped is None or "`" in field.name or not field.name:
@@ -59,7 +76,7 @@ class RawTable:
         return arrow, clickhouse, skipped
 
     def ddl(self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None) -> str:
-        types = clickhouse_types or {name: _ch_type(t) for name, t in self.columns.items()}
+        types = clickhouse_types or self.fixed_types()[1]
         cols = ",\n    ".join(f"`{name}` {ch_type}" for name, ch_type in types.items())
         constraint = ""
         if self.vector_column in self.columns:
@@ -91,6 +108,7 @@ PHOTOS = RawTable(
         "photo_embed": pa.list_(pa.float32()),
     },
     order_by="photo_id",
+    model_column=EMBED_MODEL_COLUMN,
 )
 
 # Sorted by photo_id: every mart looks conversions up per photo, and the

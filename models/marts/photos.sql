@@ -14,7 +14,8 @@ photos as (
         id,
         photo_id,
         photo_image_url,
-        photo_embed
+        photo_embed,
+        embed_model
     from {{ ref('stg_photos') }}
 ),
 
@@ -23,7 +24,8 @@ final as (
         id,
         photo_id,
         photo_image_url,
-        photo_embed
+        photo_embed,
+        embed_model
     from photos
 )
 

@@ -13,8 +13,10 @@ from numpy.typing import NDArray
 from bildsuche.dbt import environment, run_dbt
 from bildsuche.store import client_for
 from seeds_loader import load
+from seeds_loader.embed_model import MODEL_METADATA_KEY
 
 FLOAT32 = pa.float32()
+SYNTHETIC_MODEL = "synthetic-clip"
 KEYWORDS = ("Sunset", "sky ", " ocean", "forest", "city", "snow", "night", "flower", "dog", "cat")
 
 
@@ -69,7 +71,9 @@ def write_synthetic(
     seed: int = 3,
     extra_ids: tuple[str, ...] = (),
     value_type: pa.DataType = FLOAT32,
+    model: str | None = SYNTHETIC_MODEL,
 ) -> SyntheticDataset:
+    """A data set under ``directory``; ``model`` is recorded in photos.parquet as python_embed records it."""
     rng = np.random.default_rng(seed)
     photo_ids = [f"-p{i:04d}" if i % 17 == 0 else f"p{i:04d}" for i in range(n - len(extra_ids))] + list(extra_ids)
     embeddings = clustered_embeddings(n, dim, rng)
@@ -82,7 +86,10 @@ def write_synthetic(
     order = rng.permutation(len(conversions))
     conversions = [conversions[i] for i in order]
     directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(photos_table(photo_ids, embeddings, value_type), directory / "photos.parquet")
+    photos = photos_table(photo_ids, embeddings, value_type)
+    if model is not None:
+        photos = photos.replace_schema_metadata({MODEL_METADATA_KEY: model.encode()})
+    pq.write_table(photos, directory / "photos.parquet")
     pq.write_table(conversions_table(conversions), directory / "conversions.parquet")
     return SyntheticDataset(directory, photo_ids, embeddings, conversions)
 

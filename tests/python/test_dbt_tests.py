@@ -9,7 +9,7 @@ import pytest
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import DbtRunError
 from bildsuche.store import client_for
-from datasets_helpers import built_store, write_synthetic
+from datasets_helpers import SYNTHETIC_MODEL, built_store, write_synthetic
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,8 @@ def test_vector_tests_catch_unnormalised_embeddings(tmp_path: Path) -> None:
     store = build_store(tmp_path)
     execute(
         store,
-        "INSERT INTO raw.photos SELECT 999, 'loud', 'u', arrayMap(x -> x * 3, photo_embed) FROM raw.photos LIMIT 1",
+        "INSERT INTO raw.photos SELECT 999, 'loud', 'u', arrayMap(x -> x * 3, photo_embed), embed_model "
+        "FROM raw.photos LIMIT 1",
     )
     with pytest.raises(DbtRunError, match="unit_norm"):
         run_dbt(["test", "--select", "stg_photos"], db_path=store, quiet=True)
@@ -74,14 +75,42 @@ def test_conversions_of_unknown_photos_fail_relationships(tmp_path: Path) -> Non
         run_dbt(["test", "--select", "stg_conversions"], db_path=store, quiet=True)
 
 
-def test_docs_generate_catalogs_every_model_and_source(tmp_path: Path) -> None:
-    import json
-    import os
+def stored_failures(store: Path, test_name: str) -> list[tuple[object, ...]]:
+    with client_for("embedded", path=store) as client:
+        return list(client.query(f"SELECT * FROM analytics_dbt_test__audit.`{test_name}`").result_rows)
 
-    store = build_store(tmp_path, n=20)
-    run_dbt(["docs", "generate"], db_path=store, quiet=True)
-    catalog = json.loads((Path(os.environ["DBT_TARGET_PATH"]) / "catalog.json").read_text())
-    models = {key.split(".")[-1] for key in catalog["nodes"]}
-    assert {"photos", "top_k_neighbours", "conversions_per_candidate", "keyword_breakdown"} <= models
-    assert {key.split(".")[-1] for key in catalog["sources"]} == {"photos", "conversions", "search_queries"}
-    assert "photo_embed" in catalog["nodes"]["model.bildsuche.photos"]["columns"]
+
+def test_photos_of_two_models_fail_with_the_models_named(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    run_dbt(["test", "--select", "test_name:one_embedding_model"], db_path=store, quiet=True)
+    execute(
+        store,
+        "INSERT INTO raw.photos SELECT 999, 'other', 'u', photo_embed, 'model-b' FROM raw.photos LIMIT 1",
+    )
+    name = "one_embedding_model_stg_photos_embed_model"
+    with pytest.raises(DbtRunError, match=rf"{name}: Got 2 results.*rows: select \* from `analytics_dbt_test__audit`"):
+        run_dbt(["test", "--select", "stg_photos"], db_path=store, quiet=True)
+    rows = sorted(stored_failures(store, name))
+    assert [row[:2] for row in rows] == [("model-b", 1), (SYNTHETIC_MODEL, 80)]
+    assert all("2 embedding models in stg_photos" in str(row[2]) for row in rows)
+
+
+def test_a_saved_search_of_another_model_fails_with_its_name(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    execute(
+        store,
+        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', 'model-c', photo_embed, now64(3) "
+        "FROM raw.photos LIMIT 1",
+    )
+    with pytest.raises(DbtRunError, match="saved_searches_match_photos_model: Got 1 result"):
+        run_dbt(["test", "--select", "saved_searches_match_photos_model"], db_path=store, quiet=True)
+    [row] = stored_failures(store, "saved_searches_match_photos_model")
+    assert row[:4] == ("beach", "model-c", SYNTHETIC_MODEL, 80)
+    assert str(row[4]).startswith(f"saved search 'beach' was embedded by model-c, 80 photo(s) by {SYNTHETIC_MODEL}")
+    # Saved again with the photos' model, the search passes.
+    execute(
+        store,
+        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', embed_model, photo_embed, now64(3) + 1 "
+        "FROM raw.photos LIMIT 1",
+    )
+    run_dbt(["test", "--select", "saved_searches_match_photos_model"], db_path=store, quiet=True)

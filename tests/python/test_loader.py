@@ -13,8 +13,9 @@ from clickhouse_connect.driver.client import Client
 
 from bildsuche.errors import InputDataError
 from bildsuche.store import client_for
-from datasets_helpers import SyntheticDataset, conversions_table, photos_table, write_synthetic
+from datasets_helpers import SYNTHETIC_MODEL, SyntheticDataset, conversions_table, photos_table, write_synthetic
 from seeds_loader import load
+from seeds_loader.embed_model import MODEL_METADATA_KEY
 from seeds_loader.schema import PHOTOS
 
 
@@ -53,7 +54,9 @@ def test_raw_tables_carry_the_length_constraint_and_lookup_keys(client: Client, 
     assert "ORDER BY photo_id" in ddl
     assert "ORDER BY (photo_id, id)" in client.command("SHOW CREATE TABLE raw.conversions")
     with pytest.raises(Exception, match="vector_len"):
-        client.command("INSERT INTO raw.photos VALUES (1, 'short', 'u', [1.0, 0.0])")
+        client.command(
+            "INSERT INTO raw.photos (id, photo_id, photo_image_url, photo_embed) VALUES (1, 's', 'u', [1.0])"
+        )
 
 
 def test_loading_twice_leaves_one_copy(client: Client, synthetic: SyntheticDataset) -> None:
@@ -181,3 +184,76 @@ def test_no_photos_file_is_an_error(tmp_path: Path, client: Client) -> None:
     with pytest.raises(InputDataError, match=r"no photos\.parquet"):
         load(client, tmp_path / "empty")
     assert PHOTOS.file_name == "photos.parquet"
+
+
+def models_stored(client: Client) -> dict[str, int]:
+    return dict(client.query("SELECT embed_model, count() FROM raw.photos GROUP BY embed_model").result_rows)
+
+
+def test_the_recorded_model_is_stored_with_every_photo(client: Client, synthetic: SyntheticDataset) -> None:
+    report = load(client, synthetic.directory)
+    assert report.embed_model == SYNTHETIC_MODEL and report.warnings == []
+    assert models_stored(client) == {SYNTHETIC_MODEL: 240}
+    types = dict(
+        client.query("SELECT name, type FROM system.columns WHERE database = 'raw' AND table = 'photos'").result_rows
+    )
+    assert types["embed_model"] == "LowCardinality(String)"
+
+
+@pytest.mark.parametrize("column", ["embed_model", "model"])
+def test_a_per_row_model_column_names_the_model(tmp_path: Path, client: Client, column: str) -> None:
+    data = write_synthetic(tmp_path / "d", n=30)
+    path = data.directory / "photos.parquet"
+    table = pq.read_table(path)
+    # Rows that name no model take the one in the file's metadata.
+    names = [None if i % 5 == 0 else SYNTHETIC_MODEL for i in range(30)]
+    pq.write_table(table.append_column(column, pa.array(names, pa.string())), path)
+    report = load(client, data.directory)
+    assert report.embed_model == SYNTHETIC_MODEL
+    assert models_stored(client) == {SYNTHETIC_MODEL: 30}
+    columns = client.query("SELECT name FROM system.columns WHERE database = 'raw' AND table = 'photos'").result_rows
+    assert [c[0] for c in columns] == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model"]
+
+
+def test_a_file_that_records_no_model_loads_as_unknown_with_a_warning(tmp_path: Path, client: Client) -> None:
+    data = write_synthetic(tmp_path / "d", n=20, model=None)
+    report = load(client, data.directory)
+    assert report.embed_model == "unknown"
+    assert len(report.warnings) == 1 and "--embed-model" in report.warnings[0]
+    assert models_stored(client) == {"unknown": 20}
+    report = load(client, data.directory, embed_model="openai/clip-vit-base-patch32")
+    assert report.warnings == []
+    assert models_stored(client) == {"openai/clip-vit-base-patch32": 20}
+
+
+def test_photos_of_several_models_are_refused(tmp_path: Path, client: Client, synthetic: SyntheticDataset) -> None:
+    load(client, synthetic.directory)
+    before = snapshot(client)
+    bad = write_synthetic(tmp_path / "bad", n=40)
+    path = bad.directory / "photos.parquet"
+    names = ["model-a"] * 30 + ["model-b"] * 10
+    pq.write_table(pq.read_table(path).append_column("embed_model", pa.array(names)), path)
+    with pytest.raises(
+        InputDataError, match=r"2 models \(column embed_model\): model-a \(30 photos\), model-b \(10 photos\)"
+    ):
+        load(client, bad.directory)
+    assert snapshot(client) == before
+    assert models_stored(client) == {SYNTHETIC_MODEL: 240}
+
+
+def test_a_declared_model_must_agree_with_the_file(tmp_path: Path, client: Client) -> None:
+    data = write_synthetic(tmp_path / "d", n=20)
+    with pytest.raises(InputDataError, match="records embedding model 'synthetic-clip', not 'other'"):
+        load(client, data.directory, embed_model="other")
+    assert load(client, data.directory, embed_model=SYNTHETIC_MODEL).embed_model == SYNTHETIC_MODEL
+
+
+def test_a_model_column_of_another_type_is_photo_metadata(tmp_path: Path, client: Client) -> None:
+    data = write_synthetic(tmp_path / "d", n=20)
+    path = data.directory / "photos.parquet"
+    table = pq.read_table(path)
+    table = table.append_column("model", pa.array(range(20), pa.int64()))
+    pq.write_table(table.replace_schema_metadata({MODEL_METADATA_KEY: b"m1"}), path)
+    load(client, data.directory)
+    assert models_stored(client) == {"m1": 20}
+    assert client.command("SELECT sum(model) FROM raw.photos") == sum(range(20))

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from bildsuche.dbt import run_dbt
-from bildsuche.errors import InputDataError, UsageError
+from bildsuche.errors import EmbeddingModelMismatchError, InputDataError, UsageError
 from bildsuche.store import client_for
+from datasets_helpers import SYNTHETIC_MODEL, write_synthetic
 from python_embed.build import build
+from python_embed.cli import main
+from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.embedder import ClipEmbedder
-from python_embed.queries import embed_query, save_query
+from python_embed.queries import embed_query, photo_models, save_query
 from seeds_loader import load
 
 pytestmark = pytest.mark.slow
@@ -71,3 +74,58 @@ def test_text_embeddings_are_unit_vectors_of_the_model_dimension(demo_model_dir:
     assert vectors.shape == (2, 512)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert not np.allclose(vectors[0], vectors[1])
+
+
+def photos_of(tmp_path: Path, model: str | None) -> Path:
+    """A store holding synthetic photos recorded as embedded by ``model``."""
+    store = tmp_path / "store"
+    data = write_synthetic(tmp_path / "ds", n=20, model=model)
+    with client_for("embedded", path=store) as client:
+        load(client, data.directory)
+    return store
+
+
+def saved_names(store: Path) -> list[str]:
+    with client_for("embedded", path=store) as client:
+        return [str(r[0]) for r in client.query("SELECT name FROM raw.search_queries ORDER BY name").result_rows]
+
+
+def test_a_search_of_another_model_than_the_photos_is_refused(tmp_path: Path, demo_model_dir: Path) -> None:
+    store = photos_of(tmp_path, SYNTHETIC_MODEL)
+    query = embed_query(ClipEmbedder(str(demo_model_dir)), name="beach", text="a beach")
+    with client_for("embedded", path=store) as client:
+        with pytest.raises(
+            EmbeddingModelMismatchError, match=f"embedded by {SYNTHETIC_MODEL}, not by {DEMO_MODEL_NAME}"
+        ):
+            save_query(client, query)
+        assert photo_models(client) == [SYNTHETIC_MODEL]
+    assert saved_names(store) == []
+
+
+def test_photos_of_an_unknown_model_take_no_searches(tmp_path: Path, demo_model_dir: Path) -> None:
+    store = photos_of(tmp_path, None)
+    query = embed_query(ClipEmbedder(str(demo_model_dir)), name="beach", text="a beach")
+    with client_for("embedded", path=store) as client:
+        with pytest.raises(EmbeddingModelMismatchError, match="--embed-model"):
+            save_query(client, query)
+        # A raw.photos of before embed_model existed reads as 'unknown' too.
+        client.command("ALTER TABLE raw.photos DROP COLUMN embed_model")
+        assert photo_models(client) == ["unknown"]
+        with pytest.raises(EmbeddingModelMismatchError, match="'unknown'"):
+            save_query(client, query)
+
+
+def test_the_cli_refuses_a_search_of_another_model(
+    tmp_path: Path, demo_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photos_of(tmp_path, SYNTHETIC_MODEL)  # the store of $BILDSUCHE_DB_PATH
+    code = main(["query", "--name", "beach", "--text", "a beach", "--model", str(demo_model_dir)])
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("python_embed: error: the photos in raw.photos were embedded by synthetic-clip")
+    assert "\n" not in err
+    assert saved_names(tmp_path / "store") == []
+    # With photos of its model, the same command saves the search.
+    photos_of(tmp_path, DEMO_MODEL_NAME)
+    assert main(["query", "--name", "beach", "--text", "a beach", "--model", str(demo_model_dir)]) == 0
+    assert saved_names(tmp_path / "store") == ["beach"]
