@@ -315,7 +315,8 @@ def test_cli_report_offline_without_dataset(built: Built, tmp_path: Path, capsys
     assert sum(built.server.hits.values()) == before  # offline: no request at all
     page = (out / "report.html").read_text(encoding="utf-8")
     structure = parse(page)
-    assert 'class="note model"' in page and 'class="note demo-model"' not in page  # no data set given: model unknown
+    # no data set given: the store's embed_model column names the model
+    assert 'class="note demo-model"' in page and "the model column of analytics.photos" in page
     # Only local files are found: every other tile is a placeholder, and the run still succeeds.
     files = {pid for pid, url in built.urls.items() if url.startswith("file:")}
     assert {pid for _, classes, pid in structure.tiles if "missing" not in classes} <= files
