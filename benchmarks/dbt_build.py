@@ -43,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", type=int, default=25_000)
     parser.add_argument("--conversions", type=int, default=12_000_000)
-    parser.add_argument("--repeats", type=int, default=3, help="builds on fresh copies of the loaded store")
+    parser.add_argument("--repeats", type=int, default=3, help="builds, each on a freshly loaded store")
     parser.add_argument("--select", nargs="*", default=[])
     parser.add_argument("--exclude", nargs="*", default=[])
     parser.add_argument("--command", default="build", choices=["build", "run"], help="dbt command")
@@ -57,23 +57,18 @@ def main() -> None:
     print(f"machine: {machine()}", flush=True)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bildsuche-dbt-"))
     work.mkdir(parents=True, exist_ok=True)
-    data, loaded = work / "data", work / "loaded"
+    data, store = work / "data", work / "store"
     try:
         data.mkdir(exist_ok=True)
         if not (data / "photos.parquet").exists():
             write_photos(data, args.photos)
             write_conversions(data, args.conversions, args.photos)
-        load = timed([sys.executable, "-m", "seeds_loader", str(data)], env={"BILDSUCHE_DB_PATH": str(loaded)})
-        print(f"loaded in {load.seconds:.1f} s", flush=True)
         runs = []
-        for i in range(args.repeats):
-            store = work / "store"
+        for _ in range(args.repeats):
+            # A fresh load per build: a copied store would not open (its metadata links name the original).
             shutil.rmtree(store, ignore_errors=True)
-            if i == args.repeats - 1:
-                loaded.rename(store)  # the last build needs no copy
-            else:
-                shutil.copytree(loaded, store)
-            runs.append(build(work, store, dbt_args, args.command))
+            load = timed([sys.executable, "-m", "seeds_loader", str(data)], env={"BILDSUCHE_DB_PATH": str(store)})
+            runs.append({"load_s": load.seconds, **build(work, store, dbt_args, args.command)})
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "nodes"}), flush=True)
     finally:
         if not args.keep:
@@ -84,6 +79,7 @@ def main() -> None:
         "conversions": args.conversions,
         "dbt_args": dbt_args,
         "repeats": args.repeats,
+        "load_s": median([r["load_s"] for r in runs]),
         "wall_s": median([r["wall_s"] for r in runs]),
         "wall_s_runs": [round(r["wall_s"], 2) for r in runs],
         "peak_rss_mib": median([r["peak_rss_mib"] for r in runs]),

@@ -33,6 +33,7 @@ session = chdb.session.Session(store)
 session.query("CREATE DATABASE IF NOT EXISTS raw")
 for table in tables:
     session.query(f"CREATE TABLE raw.{table} ENGINE = MergeTree ORDER BY {order_by[table]} "
+                  "SETTINGS allow_nullable_key = 1 "
                   f"AS SELECT * FROM file('{directory}/{table}.parquet', Parquet)")
     print(table, session.query(f"SELECT count() FROM raw.{table}", "TSV").bytes().decode().strip())
 session.close()
