@@ -148,14 +148,15 @@ def engine_rows(
                 ef_search=ef,
             )
         )
-        few = queries[:exact_queries]
-        rows.append(
-            summary(
-                "store: no index (use_skip_indexes = 0)",
-                *timed_search(view({**SETTINGS, "use_skip_indexes": 0}), few, truth[:exact_queries]),
-                len(few),
+        if exact_queries:
+            few = queries[:exact_queries]
+            rows.append(
+                summary(
+                    "store: no index (use_skip_indexes = 0)",
+                    *timed_search(view({**SETTINGS, "use_skip_indexes": 0}), few, truth[:exact_queries]),
+                    len(few),
+                )
             )
-        )
         plan = client.query(
             "EXPLAIN indexes = 1 SELECT photo_id FROM analytics.neighbours(photo_id = {p:String}, k = 10)",
             parameters={"p": ids[int(queries[0])]},
@@ -242,8 +243,10 @@ def main() -> None:
         queries = np.random.default_rng(2).choice(len(ids), size=args.queries, replace=False)
         truth = exact(x, queries)
         rows = engine_rows(work, ids, x, queries, truth, args.ef_search, args.exact_queries)
-        rows.append(numpy_row(x, queries, truth, args.exact_queries))
-        rows += usearch_rows(x, queries, truth, args.m, args.ef_construction, args.usearch_ef_search)
+        if args.exact_queries:
+            rows.append(numpy_row(x, queries, truth, args.exact_queries))
+        if args.usearch_ef_search:  # none given: no usearch build (at 1M it takes as long as the store's)
+            rows += usearch_rows(x, queries, truth, args.m, args.ef_construction, args.usearch_ef_search)
     finally:
         if args.store is None:
             shutil.rmtree(work, ignore_errors=True)
