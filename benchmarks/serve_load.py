@@ -38,6 +38,43 @@ QUERIES = [
 ]
 
 
+# Each mart and parameterized view as a BI tool reads it, timed one request at a time.
+READS = {
+    "top_k_neighbours": QUERIES[0],
+    "conversions_per_candidate": QUERIES[1],
+    "keyword_breakdown": QUERIES[2],
+    "photo_neighbours (one photo)": "SELECT neighbour_id, dist FROM analytics.photo_neighbours "
+    "WHERE photo_id = 'p0005' ORDER BY rank FORMAT TabSeparated",
+    "near_duplicates": "SELECT * FROM analytics.near_duplicates ORDER BY photo_id, duplicate_id FORMAT TabSeparated",
+    "photo_attributes (one photo)": "SELECT * FROM analytics.photo_attributes WHERE photo_id = 'p0005' "
+    "FORMAT TabSeparated",
+    "neighbours(photo_id, k = 10)": "SELECT * FROM analytics.neighbours(photo_id = 'p0005', k = 10) "
+    "FORMAT TabSeparated",
+    "filtered_neighbours(keyword = 'sunset')": "SELECT * FROM analytics.filtered_neighbours(photo_id = 'p0005', "
+    "k = 10, keyword = 'sunset', colour = '', country = '', photographer = '', date_from = '', date_to = '', "
+    "min_downloads = 0) FORMAT TabSeparated",
+}
+
+
+def read_latencies(url: str, repeats: int) -> dict[str, dict[str, float]]:
+    session = requests.Session()
+    out = {}
+    for name, sql in READS.items():
+        times = []
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            reply = session.post(url, data=sql.encode(), timeout=60)
+            times.append(time.perf_counter() - started)
+            reply.raise_for_status()
+        times = sorted(times[1:])  # the first request warms the caches
+        out[name] = {
+            "p50_ms": round(1000 * statistics.median(times), 2),
+            "p99_ms": round(1000 * times[min(len(times) - 1, int(0.99 * len(times)))], 2),
+            "rows": reply.text.count("\n"),
+        }
+    return out
+
+
 def start(store: Path, max_concurrent: int) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(store), "--port", "0",
@@ -100,12 +137,20 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--max-concurrent", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--read-repeats", type=int, default=50, help="sequential requests per mart or view")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bildsuche-serve-bench-") as tmp:
         root = Path(tmp)
         data = write_synthetic(root / "dataset", n=args.photos)
         store = built_store(root, data, {"target_photo_id": "p0005", "top_k": 10})
         results = []
+        process, url = start(store, args.max_concurrent[-1])
+        try:
+            reads = read_latencies(url, args.read_repeats)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+        print(json.dumps(reads), flush=True)
         for limit in args.max_concurrent:
             process, url = start(store, limit)
             try:
@@ -117,6 +162,13 @@ def main() -> None:
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+    print(
+        f"\nphotos={args.photos}, one client, {args.read_repeats} requests each, --max-concurrent "
+        f"{args.max_concurrent[-1]}"
+    )
+    print("| mart or view | p50 ms | p99 ms | rows |\n| --- | --- | --- | --- |")
+    for name, r in reads.items():
+        print(f"| {name} | {r['p50_ms']} | {r['p99_ms']} | {r['rows']} |")
     print(f"\nphotos={args.photos} clients={args.clients} seconds={args.seconds} cores={os.cpu_count()}")
     print("| --max-concurrent | requests/s | p50 ms | p99 ms | errors | server peak RSS MiB |")
     print("| --- | --- | --- | --- | --- | --- |")

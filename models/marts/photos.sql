@@ -3,9 +3,15 @@
         materialized='table',
         engine='MergeTree()',
         order_by='photo_id',
+        settings={'index_granularity': 256},
         post_hook="{{ vector_index(this, 'photo_embed') }}",
     )
 }}
+
+-- Small granules: a re-scored index search (vector_search_with_rescoring)
+-- reads every granule that holds a candidate, and at 2 KiB per vector the
+-- default granules hold about 5,000 rows each, so 11 candidates meant reading
+-- most of the table (docs/benchmarks.md: 3x faster top-K at 25k with 256).
 
 with
 

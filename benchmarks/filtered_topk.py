@@ -1,0 +1,164 @@
+"""Filtered top-K: recall@10, rows returned and latency for filters keeping 50 %, 10 % and 1 %.
+
+Queries a store built by `dbt build` (benchmarks/dbt_build.py --keep DIR) on
+benchmarks/synth.py's data, whose countries have fixed shares
+(synth.FILTER_COUNTRIES).  Two strategies for the same question, "the 10
+photos nearest to P among the photos of country C":
+
+- prefilter: the `filtered_neighbours` parameterized view, as BI tools ask it
+  (filters first, then exact search among the photos that pass);
+- postfilter: the vector index first, `vector_search_index_fetch_multiplier`
+  times k candidates, then the filter (vector_search_filter_strategy =
+  'postfilter'), for several multipliers.
+
+recall@10 is against exact numpy search among the photos that pass.
+
+    python benchmarks/filtered_topk.py --store /tmp/bildsuche-1m --queries 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from dbt.adapters.chdb.engine import connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import machine, median, percentile
+from synth import FILTER_COUNTRIES
+from topk_queries import K, read_vectors
+
+PREFILTER = (
+    "SELECT photo_id FROM analytics.filtered_neighbours(photo_id = {p:String}, k = 10, keyword = '', colour = '', "
+    "country = {c:String}, photographer = '', date_from = '', date_to = '', min_downloads = 0)"
+)
+POSTFILTER = (
+    "SELECT photo_id FROM analytics.photos WHERE photo_id != {p:String} AND photo_id IN "
+    "(SELECT photo_id FROM analytics.photo_attributes WHERE lower(country) = lower({c:String})) "
+    "ORDER BY cosineDistance(photo_embed, "
+    "(SELECT photo_embed FROM analytics.photos WHERE photo_id = {p:String} LIMIT 1)) LIMIT 10"
+)
+
+
+def run(
+    client,
+    sql: str,
+    settings: dict,
+    ids: list[str],
+    position: dict[str, int],
+    country: str,
+    queries: np.ndarray,
+    truth: list[set[int]],
+) -> dict:
+    client.query(sql, parameters={"p": ids[int(queries[0])], "c": country}, settings=settings)  # warm
+    latencies, hits, returned = [], 0, 0
+    for q, expected in zip(queries, truth, strict=True):
+        started = time.perf_counter()
+        rows = client.query(sql, parameters={"p": ids[int(q)], "c": country}, settings=settings).result_rows
+        latencies.append((time.perf_counter() - started) * 1000)
+        found = {position[r[0]] for r in rows}
+        hits += len(expected & found)
+        returned += len(rows)
+    return {
+        "p50_ms": round(median(latencies), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "recall_at_10": round(hits / (K * len(queries)), 4),
+        "rows_per_query": round(returned / len(queries), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--store", type=Path, help="folder left by dbt_build.py --keep")
+    parser.add_argument("--photos", type=int, default=25_000, help="without --store: build a store of this size")
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--multipliers", type=int, nargs="*", default=[1, 10, 100])
+    parser.add_argument("--ef-search", type=int, default=256)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    print(f"machine: {machine()}", flush=True)
+    work = args.store or Path(tempfile.mkdtemp(prefix="bildsuche-filtered-"))
+    results = []
+    try:
+        if args.store is None:
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).parent / "dbt_build.py"),
+                    "--photos",
+                    str(args.photos),
+                    "--conversions",
+                    str(args.photos * 4),
+                    "--repeats",
+                    "1",
+                    "--command",
+                    "run",
+                    "--select",
+                    "+neighbours",
+                    "+filtered_neighbours",
+                    "--keep",
+                    str(work),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        ids, x = read_vectors(work)
+        position = {pid: i for i, pid in enumerate(ids)}
+        countries = np.array(
+            pq.read_table(work / "data" / "photos.parquet", columns=["photo_location_country"]).column(0).to_pylist()
+        )
+        base = {"vector_search_with_rescoring": 1, "hnsw_candidate_list_size_for_search": args.ef_search}
+        with connect(work / "store") as client:
+            for country, share in FILTER_COUNTRIES.items():
+                passing = np.flatnonzero(countries == country)
+                queries = np.random.default_rng(4).choice(len(ids), size=args.queries, replace=False)
+                sims = x[queries] @ x[passing].T
+                sims[passing[None, :] == queries[:, None]] = -np.inf
+                truth = [set(map(int, passing[row])) for row in np.argpartition(-sims, K, axis=1)[:, :K]]
+                label = f"{country} ({share:.0%}, {len(passing):,} photos)"
+                strategies = [("prefilter (filtered_neighbours view)", PREFILTER, base)] + [
+                    (
+                        f"postfilter, fetch multiplier {m}",
+                        POSTFILTER,
+                        {
+                            **base,
+                            "vector_search_filter_strategy": "postfilter",
+                            "vector_search_index_fetch_multiplier": m,
+                        },
+                    )
+                    for m in args.multipliers
+                ]
+                for name, sql, settings in strategies:
+                    row = {
+                        "filter": label,
+                        "strategy": name,
+                        **run(client, sql, settings, ids, position, country, queries, truth),
+                    }
+                    results.append(row)
+                    print(json.dumps(row), flush=True)
+    finally:
+        if args.store is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\n{len(ids):,} photos, {args.queries} queries per filter, k = {K}, ef_search {args.ef_search}")
+    print("| filter keeps | strategy | p50 ms | p99 ms | recall@10 | rows returned |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(
+            f"| {r['filter']} | {r['strategy']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['recall_at_10']:.4f} | {r['rows_per_query']:.2f} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
