@@ -31,3 +31,18 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def synthetic(tmp_path: Path) -> Iterator[SyntheticDataset]:
     yield write_synthetic(tmp_path / "dataset")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full", action="store_true", help="also run the long variants of the reliability battery (marker `full`)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--full"):
+        return
+    skip = pytest.mark.skip(reason="a long reliability variant: run with --full (docs/reliability.md)")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)
