@@ -1,11 +1,12 @@
 """What a read-only endpoint may run, decided on ClickHouse's own parse tree.
 
 readonly = 1 stops writes, DDL, SYSTEM and the table functions that reach
-files, URLs and other servers.  Three things it lets through are refused here,
+files, URLs and other servers.  Four things it lets through are refused here,
 on the output of `EXPLAIN AST`: statements other than reads (KILL QUERY ...),
-`INTO OUTFILE` (a write to the server's disk), and table functions outside a
-list of harmless generators (chDB's `python()` reads objects of the serving
-process).
+`INTO OUTFILE` (a write to the server's disk), table functions outside a list
+of harmless generators (chDB's `python()` reads objects of the serving
+process), and the scalar function `file()`, which returns the content of any
+file the serving process may read.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ SAFE_TABLE_FUNCTIONS = frozenset(
         "values", "view", "viewIfPermitted", "merge", "null", "format",
     }
 )  # fmt: skip
+# Scalar functions refused anywhere in a statement (ClickHouse matches these names case-insensitively).
+FORBIDDEN_FUNCTIONS = frozenset({"file"})
 LINE = re.compile(r"^(?P<indent> *)(?P<node>\S+)(?: (?P<rest>.*))?$")
 
 
@@ -46,8 +49,14 @@ def check(ast: str) -> list[str]:
     called: list[str] = []
     for i, match in enumerate(nodes):
         depth = len(match["indent"])
-        if top.startswith("Select") and depth == 1 and match["node"] == "Literal":
+        # INTO OUTFILE hangs a literal (the file name) directly under the statement, for every kind of
+        # statement allowed here: EXPLAIN, SHOW, DESCRIBE and EXISTS write their answer to the file too.
+        if depth == 1 and match["node"] == "Literal":
             raise PolicyError("INTO OUTFILE is not allowed on a read-only endpoint")
+        if match["node"] == "Function" and (match["rest"] or "").split(" ")[0].lower() in FORBIDDEN_FUNCTIONS:
+            raise PolicyError(
+                f"function {(match['rest'] or '').split(' ')[0]}() is not allowed on a read-only endpoint"
+            )
         if match["node"] == "TableExpression" and i + 1 < len(nodes):
             child = nodes[i + 1]
             if child["node"] == "Function":
