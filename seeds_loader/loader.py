@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bildsuche.errors import InputDataError, StoreUnavailableError
+from bildsuche.sqltext import identifier
 from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
 from seeds_loader.validate import open_parquet, scan
 
@@ -41,7 +42,7 @@ class LoadReport:
 
 
 def qualified(name: str) -> str:
-    return f"`{RAW_DATABASE}`.`{name}`"
+    return f"{identifier(RAW_DATABASE)}.{identifier(name)}"
 
 
 def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType]) -> Iterator[pa.Table]:
@@ -98,7 +99,7 @@ def _swap_in(client: Client, name: str) -> None:
 
 def ensure_table(client: Client, table: RawTable, dim: int) -> None:
     """Create raw.<table> (and the raw database) when missing; never touch an existing one."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
     if not _exists(client, table.name):
         client.command(table.ddl(qualified(table.name), dim))
 
@@ -133,8 +134,11 @@ def load(
     if PHOTOS not in present:
         raise InputDataError(f"{directory}: no {PHOTOS.file_name} to load")
     totals = {t.name: scan(t, directory / t.file_name, dim) for t in present}
+    if totals[PHOTOS.name] == 0:
+        raise InputDataError(f"{directory / PHOTOS.file_name}: no photos; loading it would empty raw.photos")
     try:
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+        client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
+        _drop_staging(client)  # left by a load that was killed: they would outlive this one
         for table in present:
             started = time.perf_counter()
             left_out = _insert(client, table, directory / table.file_name, totals[table.name], dim, progress)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from bildsuche.sqltext import identifier
+
 RAW_DATABASE = "raw"
 DEFAULT_DIM = 512
 
@@ -52,7 +54,7 @@ class RawTable:
             if field.name in arrow:
                 continue
             mapped = _extra_type(field.type)
-            if mapped is None or "`" in field.name or not field.name:
+            if mapped is None or not _insertable_name(field.name):
                 skipped.append(field.name)
                 continue
             arrow[field.name], clickhouse[field.name] = mapped
@@ -60,7 +62,8 @@ class RawTable:
 
     def ddl(self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None) -> str:
         types = clickhouse_types or {name: _ch_type(t) for name, t in self.columns.items()}
-        cols = ",\n    ".join(f"`{name}` {ch_type}" for name, ch_type in types.items())
+        # Column names come from the user's files (TSV headers, parquet schemas): quoted, whatever they hold.
+        cols = ",\n    ".join(f"{identifier(name)} {ch_type}" for name, ch_type in types.items())
         constraint = ""
         if self.vector_column in self.columns:
             constraint = f",\n    CONSTRAINT vector_len CHECK length({self.vector_column}) = {int(dim)}"
@@ -68,6 +71,12 @@ class RawTable:
             f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
             f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
         )
+
+
+def _insertable_name(name: str) -> bool:
+    """Whether the insert client names this column as it is: clickhouse-connect passes a name that
+    looks quoted already (`x`, "x") through unquoted, which would then name another column."""
+    return bool(name) and "`" not in name and not (len(name) > 1 and name[0] == name[-1] == '"')
 
 
 def _ch_type(arrow_type: pa.DataType) -> str:

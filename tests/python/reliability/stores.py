@@ -28,3 +28,12 @@ SELECT
     (SELECT arraySort(groupArray(database || '.' || name)) FROM system.tables
         WHERE database IN ('raw', 'analytics')) AS tables
 """
+
+# The same for a store that holds raw tables only (no dbt run yet).
+RAW_FINGERPRINT_SQL = """
+SELECT
+    (SELECT (count(), sum(cityHash64(id, photo_id, photo_image_url, photo_embed))) FROM raw.photos) AS photos,
+    (SELECT (count(), sum(cityHash64(id, photo_id, keyword))) FROM raw.conversions) AS conversions,
+    (SELECT arraySort(groupArray(name || ':' || type)) FROM system.columns WHERE database = 'raw') AS columns,
+    (SELECT arraySort(groupArray(name)) FROM system.tables WHERE database = 'raw') AS tables
+"""
