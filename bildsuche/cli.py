@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bildsuche import config
 from bildsuche.errors import BildsucheError, UsageError
+from bildsuche.progress import end_unfinished_line
 
 if TYPE_CHECKING:
     from bildsuche.demo import DemoResult
@@ -25,9 +26,11 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     try:
         return handler(args)
     except BildsucheError as exc:
+        end_unfinished_line()
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        end_unfinished_line()
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
 

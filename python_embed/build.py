@@ -23,7 +23,15 @@ from python_embed.fetch import FetchConfig, Fetcher, ImageCache
 from python_embed.pipeline import Progress, StageTimes, embed_sources
 from python_embed.sources import PATH_COLUMN, embedded_only, read_source
 from python_embed.types import Embeddings, Failure, PhotoSource
-from python_embed.writer import CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE, failures_table, with_model, write_atomic
+from python_embed.writer import (
+    CONVERSIONS_FILE,
+    FAILURES_FILE,
+    PHOTOS_FILE,
+    failures_table,
+    stale_parts,
+    with_model,
+    write_all,
+)
 
 CACHE_DIR = ".bildsuche-cache"
 
@@ -142,6 +150,8 @@ def build(
         raise UsageError("--batch-size and --concurrency must be positive")
     started = time.perf_counter()
     out = Path(out)
+    for part in stale_parts(out) if out.is_dir() else []:
+        part.unlink(missing_ok=True)  # left by a build killed while writing its files
     data = read_source(source, out)
     if data.photos.num_rows == 0:
         raise InputDataError(f"{source}: no photos to embed")
@@ -190,15 +200,16 @@ def build(
     result = _assemble(photos, need, checkpoint.embeddings())
     embedded_ids = result.column("photo_id").combine_chunks() if result.num_rows else pa.array([], pa.string())
     conversions = embedded_only(data.conversions, embedded_ids)
-    write_atomic(with_model(result, model), out / PHOTOS_FILE)
     conversions_out = _id_column(conversions) if conversions is not None else None
+    files = {out / PHOTOS_FILE: with_model(result, model)}
     if conversions_out is not None:
-        write_atomic(conversions_out, out / CONVERSIONS_FILE)
+        files[out / CONVERSIONS_FILE] = conversions_out
     for name, table in data.extra.items():
         filtered = embedded_only(table, embedded_ids)
         assert filtered is not None
-        write_atomic(filtered, out / f"{name}.parquet")
-    write_atomic(failures_table(failures), out / FAILURES_FILE)
+        files[out / f"{name}.parquet"] = filtered
+    files[out / FAILURES_FILE] = failures_table(failures)
+    write_all(files)  # one set: a full disk leaves the earlier set whole, never half of each
     checkpoint.clear()
     return BuildReport(
         out=out,

@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from bildsuche.errors import OutputError
+
 THUMBNAIL_QUERY = "q=75&fm=jpg&w=200&fit=max"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Object stores and some CDNs serve photos without an image type; the decoder judges those bytes.
@@ -71,16 +73,21 @@ class ImageCache:
         return path if path.is_file() else None
 
     def put(self, url: str, data: bytes) -> Path:
+        """Store ``data``; raises OutputError when the cache cannot be written (disk full, read-only)."""
         path = self.path_for(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        except OSError as exc:
+            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, path)
-        except BaseException:
+        except OSError as exc:
+            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 

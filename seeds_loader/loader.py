@@ -155,6 +155,9 @@ def load(
     except ClickHouseError as exc:
         _drop_staging(client)
         raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc}") from exc
+    except OSError as exc:  # the embedded engine's client writes inserts through files: a full disk
+        _drop_staging(client)
+        raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc.strerror or exc}") from exc
     except BaseException:
         _drop_staging(client)
         raise

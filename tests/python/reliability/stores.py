@@ -34,6 +34,8 @@ RAW_FINGERPRINT_SQL = """
 SELECT
     (SELECT (count(), sum(cityHash64(id, photo_id, photo_image_url, photo_embed))) FROM raw.photos) AS photos,
     (SELECT (count(), sum(cityHash64(id, photo_id, keyword))) FROM raw.conversions) AS conversions,
-    (SELECT arraySort(groupArray(name || ':' || type)) FROM system.columns WHERE database = 'raw') AS columns,
-    (SELECT arraySort(groupArray(name)) FROM system.tables WHERE database = 'raw') AS tables
+    (SELECT arraySort(groupArray(table || '.' || name || ':' || type)) FROM system.columns
+        WHERE database = 'raw' AND NOT endsWith(table, '__loading')) AS columns,
+    (SELECT arraySort(groupArray(name)) FROM system.tables
+        WHERE database = 'raw' AND NOT endsWith(name, '__loading')) AS tables
 """
