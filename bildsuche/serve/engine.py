@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chdb
-from dbt.adapters.chdb.engine import lock_holder, locked_error, resolve_path
+from dbt.adapters.chdb.engine import lock_holder, locked_error, resolve_path, unusable_path
 
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.serve import policy
@@ -86,6 +86,9 @@ class ReadOnlyEngine:
     def __init__(self, path: Path, limits: Limits | None = None) -> None:
         self.path = resolve_path(path)
         self.limits = limits or Limits()
+        problem = unusable_path(self.path)
+        if problem:
+            raise StoreUnavailableError(problem)
         if not (self.path / "metadata").is_dir():
             raise StoreUnavailableError(f"{self.path} holds no embedded store (run `bildsuche demo` or dbt first)")
         pid = lock_holder(self.path)
