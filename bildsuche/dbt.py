@@ -13,7 +13,6 @@ from typing import Any
 from bildsuche import config
 from bildsuche.errors import DbtRunError
 
-
 # dbt renders a string var as a Jinja template each time a model reads it, so text holding '{{', '{%'
 # or '{#' would run as code (`{{ run_query('drop table ...') }}` does).  Such text is passed as a
 # template whose output is the text itself: one string literal.

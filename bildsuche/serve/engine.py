@@ -166,6 +166,25 @@ class ReadOnlyEngine:
         finally:
             self._slots.release()
 
+    def _parse(self, statement: str, params: dict[str, str]) -> str:
+        """`EXPLAIN AST` of ``statement``, on a handle of its own that is read-only first.
+
+        Parsed apart from the query's handle: the limits set there would count EXPLAIN's own
+        output rows, and readonly = 1, set there last, would forbid setting them.  Read-only
+        here too, so that text the statement scan misjudged could still write nothing.
+        """
+        with self._open_lock:
+            handle = chdb.connect(str(self.path))
+        try:
+            handle.query("SET readonly = 1", "TSV")
+            explain = "EXPLAIN AST " + statement
+            result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
+            return str(result.bytes().decode("utf-8", "replace"))
+        except Exception as exc:
+            raise engine_error(exc) from exc
+        finally:
+            handle.close()
+
     def _run(
         self,
         handle: chdb.state.sqlitelike.Connection,
@@ -176,13 +195,7 @@ class ReadOnlyEngine:
         params: dict[str, str],
     ) -> QueryResult:
         applied = self._settings(settings)
-        try:
-            # Parsing first: the limits below would count EXPLAIN's own output rows.
-            explain = "EXPLAIN AST " + statement
-            ast_result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
-            ast = ast_result.bytes().decode("utf-8", "replace")
-        except Exception as exc:
-            raise engine_error(exc) from exc
+        ast = self._parse(statement, params)
         try:
             called = policy.check(ast)
         except policy.PolicyError as exc:

@@ -39,6 +39,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from hypothesis import settings
+
+    # quick: the same examples on every run (CI stays reproducible); full: more, and new ones each run.
+    settings.register_profile("quick", max_examples=40, deadline=None, derandomize=True)
+    settings.register_profile("full", max_examples=600, deadline=None)
+    settings.load_profile("full" if config.getoption("--full") else "quick")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--full"):
         return

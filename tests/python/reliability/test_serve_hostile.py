@@ -153,6 +153,10 @@ HOSTILE_SQL = [
     "EXCHANGE TABLES raw.photos AND raw.conversions",
     "ATTACH TABLE raw.evil (a Int32) ENGINE = Memory",
     "UNDROP TABLE raw.photos",
+    "SELECT $$'$$; DROP TABLE raw.photos; SELECT '",
+    "SELECT $q$';$q$; TRUNCATE TABLE raw.conversions; SELECT '",
+    "SELECT 1 /* nested /* comment */ ' */; DROP TABLE raw.photos; SELECT '",
+    "SELECT 'unterminated; DROP TABLE raw.photos",
 ]
 
 
