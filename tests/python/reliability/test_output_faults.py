@@ -30,7 +30,7 @@ from python_embed.checkpoint import STATE_DIR, STATE_FILE, Checkpoint
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import ImageCache
 from python_embed.writer import stale_parts
-from reliability.stores import RAW_FINGERPRINT_SQL
+from reliability.stores import RAW_FINGERPRINT_SQL, PayloadStore
 from seeds_loader import load
 
 FILE_LIMIT = 96 * 1024  # a shard of 4 photos fits; photos.parquet of 60 does not
@@ -152,6 +152,26 @@ def test_read_only_output_folder(tmp_path: Path, photos: Path, earlier: dict[str
         done = build_cli(photos, out, demo_model_dir, prefix=unprivileged())
         assert_one_line_error(done, "cannot write", "Permission denied")
         assert outputs(out) == earlier
+    finally:
+        out.chmod(0o755)
+
+
+def test_report_into_a_read_only_folder(tmp_path: Path, payload_store: PayloadStore) -> None:
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "report.html").write_text("the earlier report")
+    out.chmod(0o555)
+    try:
+        for folder in (out, out / "sub"):
+            done = subprocess.run(
+                [*unprivileged(), sys.executable, "-m", "bildsuche.cli", "report", "--store", str(payload_store.store),
+                 "--out", str(folder), "--offline"],
+                capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+            assert done.stderr.strip().splitlines()[-1].startswith("bildsuche: error: cannot "), done.stderr
+            assert "Permission denied" in done.stderr
+        assert (out / "report.html").read_text() == "the earlier report"
     finally:
         out.chmod(0o755)
 
