@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -27,6 +24,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
 from datasets_helpers import built_store, write_synthetic
+from serve_helpers import hammer, peak_rss_mib, start_serve, stop
 
 QUERIES = [
     "SELECT rank, photo_id, dist FROM analytics.top_k_neighbours ORDER BY rank FORMAT TabSeparated",
@@ -75,60 +73,16 @@ def read_latencies(url: str, repeats: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def start(store: Path, max_concurrent: int) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(store), "--port", "0",
-         "--max-concurrent", str(max_concurrent)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    match = re.search(r"http://[\d.]+:\d+", process.stdout.readline())
-    assert match, "serve did not start"
-    return process, match[0]
-
-
 def load_run(url: str, clients: int, seconds: float, expected: list[bytes]) -> dict[str, float]:
-    latencies: list[float] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop_at = time.monotonic() + seconds
-
-    def client(index: int) -> None:
-        session = requests.Session()
-        i = index
-        mine = []
-        while time.monotonic() < stop_at:
-            q = i % len(QUERIES)
-            started = time.perf_counter()
-            reply = session.post(url, data=QUERIES[q].encode(), timeout=60)
-            mine.append(time.perf_counter() - started)
-            if reply.status_code != 200 or reply.content != expected[q]:
-                with lock:
-                    errors.append(f"{reply.status_code}: {reply.text[:200]}")
-            i += 1
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    latencies.sort()
+    outcome = hammer(url, [(q, {}, answer) for q, answer in zip(QUERIES, expected, strict=True)], clients, seconds)
+    latencies = outcome.latencies
     return {
-        "requests": len(latencies),
-        "errors": len(errors),
-        "requests_per_s": round(len(latencies) / seconds, 1),
+        "requests": outcome.requests,
+        "errors": len(outcome.errors) + len(outcome.wrong),
+        "requests_per_s": round(outcome.requests / seconds, 1),
         "p50_ms": round(1000 * statistics.median(latencies), 2),
         "p99_ms": round(1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
     }
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def main() -> None:
@@ -144,24 +98,23 @@ def main() -> None:
         data = write_synthetic(root / "dataset", n=args.photos)
         store = built_store(root, data, {"target_photo_id": "p0005", "top_k": 10})
         results = []
-        process, url = start(store, args.max_concurrent[-1])
+        process, port = start_serve(store, "--max-concurrent", str(args.max_concurrent[-1]))
         try:
-            reads = read_latencies(url, args.read_repeats)
+            reads = read_latencies(f"http://127.0.0.1:{port}", args.read_repeats)
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            stop(process)
         print(json.dumps(reads), flush=True)
         for limit in args.max_concurrent:
-            process, url = start(store, limit)
+            process, port = start_serve(store, "--max-concurrent", str(limit))
+            url = f"http://127.0.0.1:{port}"
             try:
                 expected = [requests.post(url, data=q.encode(), timeout=60).content for q in QUERIES]
                 outcome = load_run(url, args.clients, args.seconds, expected)
-                outcome.update({"max_concurrent": limit, "server_peak_rss_mib": rss_mib(process.pid)})
+                outcome.update({"max_concurrent": limit, "server_peak_rss_mib": round(peak_rss_mib(process.pid), 1)})
                 results.append(outcome)
                 print(json.dumps(outcome), flush=True)
             finally:
-                process.terminate()
-                process.wait(timeout=30)
+                stop(process)
     print(
         f"\nphotos={args.photos}, one client, {args.read_repeats} requests each, --max-concurrent "
         f"{args.max_concurrent[-1]}"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from bildsuche import config
 from bildsuche.errors import BildsucheError, UsageError
+from bildsuche.progress import end_unfinished_line
 
 if TYPE_CHECKING:
     from bildsuche.demo import DemoResult
@@ -25,9 +26,11 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     try:
         return handler(args)
     except BildsucheError as exc:
+        end_unfinished_line()
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        end_unfinished_line()
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
 
@@ -110,12 +113,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_execution_time=args.max_execution_time,
         max_result_rows=args.max_result_rows,
         max_result_bytes=args.max_result_bytes,
+        max_memory_usage=args.max_memory_usage,
         max_concurrent=args.max_concurrent,
     )
     engine = ReadOnlyEngine(args.path or config.db_path(), limits)
     password = args.password if args.password is not None else os.environ.get("BILDSUCHE_SERVE_PASSWORD")
     try:
-        server = make_server(engine, args.host, args.port, password)
+        server = make_server(engine, args.host, args.port, password, args.timeout)
     except OSError as exc:
         engine.close()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
@@ -170,7 +174,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-execution-time", type=float, default=30.0, help="seconds per query (default 30)")
     serve.add_argument("--max-result-rows", type=int, default=1_000_000, help="rows per result (default 1000000)")
     serve.add_argument("--max-result-bytes", type=int, default=256 << 20, help="bytes per result (default 256 MiB)")
+    serve.add_argument(
+        "--max-memory-usage", type=int, default=2 << 30, help="bytes of memory per query (default 2 GiB)"
+    )
     serve.add_argument("--max-concurrent", type=int, default=4, help="queries run at once (default 4)")
+    serve.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds a client may take to send a request or idle (default 30)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     report = sub.add_parser("report", help="the marts as an HTML page with pictures and a PNG contact sheet")

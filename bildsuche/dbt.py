@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,24 @@ from typing import Any
 
 from bildsuche import config
 from bildsuche.errors import DbtRunError
+
+# dbt renders a string var as a Jinja template each time a model reads it, so text holding '{{', '{%'
+# or '{#' would run as code (`{{ run_query('drop table ...') }}` does).  Such text is passed as a
+# template whose output is the text itself: one string literal.
+RENDER_CHARS = re.compile(r"\{[{%#]|[#}%]\}")  # dbt's own test for template text
+
+
+def literal_var(value: Any) -> Any:
+    """``value`` as a dbt var that renders to ``value`` (strings inside lists and dicts too)."""
+    if isinstance(value, str):
+        if not RENDER_CHARS.search(value):
+            return value
+        return '{{ "' + value.replace("\\", "\\\\").replace('"', '\\"') + '" }}'
+    if isinstance(value, list | tuple):
+        return [literal_var(v) for v in value]
+    if isinstance(value, dict):
+        return {k: literal_var(v) for k, v in value.items()}
+    return value
 
 
 @contextmanager
@@ -41,7 +60,7 @@ def run_dbt(
     project = project_dir or config.project_dir()
     argv = [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if dbt_vars:
-        argv += ["--vars", json.dumps(dict(dbt_vars))]
+        argv += ["--vars", json.dumps(literal_var(dict(dbt_vars)))]
     if quiet:
         argv = ["--quiet", *argv]
     env = {config.DB_PATH_ENV: str(db_path)} if db_path else {}

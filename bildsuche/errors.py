@@ -31,3 +31,7 @@ class DbtRunError(BildsucheError):
 
 class MartsMissingError(BildsucheError):
     """The dbt marts a command reads are not (yet) in the store."""
+
+
+class OutputError(BildsucheError):
+    """An output file or folder could not be written (disk full, read-only); earlier outputs are intact."""

@@ -31,3 +31,16 @@ class ProgressLine:
         end = "\n" if done >= total else ""
         self.stream.write(f"\r{self.label}: {done:,}/{total:,} {self.unit} ({speed}{eta}){end}")
         self.stream.flush()
+        _unfinished[:] = [] if end else [self.stream]
+
+
+# The stream of a progress line not yet ended by a newline: an error message must not continue it.
+_unfinished: list[TextIO] = []
+
+
+def end_unfinished_line() -> None:
+    """End a progress line left open (the command failed before it reached 100 %)."""
+    for stream in _unfinished:
+        stream.write("\n")
+        stream.flush()
+    _unfinished.clear()

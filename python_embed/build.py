@@ -16,14 +16,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bildsuche.errors import UsageError
+from bildsuche.errors import InputDataError, UsageError
 from python_embed.checkpoint import Checkpoint
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import FetchConfig, Fetcher, ImageCache
 from python_embed.pipeline import Progress, StageTimes, embed_sources
 from python_embed.sources import PATH_COLUMN, embedded_only, read_source
 from python_embed.types import Embeddings, Failure, PhotoSource
-from python_embed.writer import CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE, failures_table, with_model, write_atomic
+from python_embed.writer import (
+    CONVERSIONS_FILE,
+    FAILURES_FILE,
+    PHOTOS_FILE,
+    failures_table,
+    stale_parts,
+    with_model,
+    write_all,
+)
 
 CACHE_DIR = ".bildsuche-cache"
 
@@ -61,16 +69,47 @@ def _id_column(table: pa.Table) -> pa.Table:
     return table.add_column(0, "id", pa.array(range(table.num_rows), pa.int64()))
 
 
+def _unusable_embeddings(photos: pa.Table) -> list[str | None]:
+    """Per row, why a precomputed photo_embed cannot be used (None: usable or absent).
+
+    Vectors of one length are required: a file mixing lengths mixes models, and is refused.
+    """
+    if "photo_embed" not in photos.column_names:
+        return [None] * photos.num_rows
+    embeds = photos.column("photo_embed").combine_chunks()
+    lengths = pc.list_value_length(embeds)
+    finite = pc.fill_null(pc.is_finite(pc.list_flatten(embeds)), False)
+    bad_rows = set(pc.list_parent_indices(embeds).filter(pc.invert(finite)).to_pylist())
+    found = {n for n in pc.unique(lengths.filter(pc.greater(lengths, 0))).to_pylist() if n is not None}
+    if len(found) > 1:
+        raise InputDataError(
+            f"photo_embed holds vectors of {len(found)} lengths ({', '.join(map(str, sorted(found)))}): "
+            "embeddings of one model have one length"
+        )
+    reasons: list[str | None] = []
+    for i, length in enumerate(lengths.to_pylist()):
+        if length == 0:
+            reasons.append("photo_embed is empty")
+        elif i in bad_rows:
+            reasons.append("photo_embed has NaN, infinite or null values")
+        else:
+            reasons.append(None)
+    return reasons
+
+
 def _read_failures(photos: pa.Table) -> tuple[pa.Table, list[Failure]]:
-    """Drop rows no build can embed (no id, no URL, a repeated id), as failures."""
+    """Drop rows no build can embed (no id, no URL, a repeated id, a broken embedding given), as failures."""
     ids = photos.column("photo_id").to_pylist()
     urls = photos.column("photo_image_url").to_pylist()
+    unusable = _unusable_embeddings(photos)
     keep, failures, seen = [], [], set()
-    for i, (pid, url) in enumerate(zip(ids, urls, strict=True)):
+    for i, (pid, url, broken) in enumerate(zip(ids, urls, unusable, strict=True)):
         if not pid:
             failures.append(Failure(f"<row {i}>", url or "", "read", "no photo_id"))
         elif pid in seen:
             failures.append(Failure(pid, url or "", "read", "duplicate photo_id"))
+        elif broken:
+            failures.append(Failure(pid, url or "", "read", broken))
         elif not url and (PATH_COLUMN not in photos.column_names):
             failures.append(Failure(pid, "", "read", "no photo_image_url"))
         else:
@@ -111,7 +150,11 @@ def build(
         raise UsageError("--batch-size and --concurrency must be positive")
     started = time.perf_counter()
     out = Path(out)
+    for part in stale_parts(out) if out.is_dir() else []:
+        part.unlink(missing_ok=True)  # left by a build killed while writing its files
     data = read_source(source, out)
+    if data.photos.num_rows == 0:
+        raise InputDataError(f"{source}: no photos to embed")
     photos = data.photos.slice(0, opts.limit) if opts.limit else data.photos
     photos, failures = _read_failures(photos)
     photos = _id_column(photos)
@@ -157,15 +200,16 @@ def build(
     result = _assemble(photos, need, checkpoint.embeddings())
     embedded_ids = result.column("photo_id").combine_chunks() if result.num_rows else pa.array([], pa.string())
     conversions = embedded_only(data.conversions, embedded_ids)
-    write_atomic(with_model(result, model), out / PHOTOS_FILE)
     conversions_out = _id_column(conversions) if conversions is not None else None
+    files = {out / PHOTOS_FILE: with_model(result, model)}
     if conversions_out is not None:
-        write_atomic(conversions_out, out / CONVERSIONS_FILE)
+        files[out / CONVERSIONS_FILE] = conversions_out
     for name, table in data.extra.items():
         filtered = embedded_only(table, embedded_ids)
         assert filtered is not None
-        write_atomic(filtered, out / f"{name}.parquet")
-    write_atomic(failures_table(failures), out / FAILURES_FILE)
+        files[out / f"{name}.parquet"] = filtered
+    files[out / FAILURES_FILE] = failures_table(failures)
+    write_all(files)  # one set: a full disk leaves the earlier set whole, never half of each
     checkpoint.clear()
     return BuildReport(
         out=out,

@@ -9,6 +9,7 @@ assembled from the shards, then the folder is removed.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bildsuche.errors import UsageError
+from bildsuche.errors import OutputError, UsageError
 from python_embed.types import Embeddings, PhotoSource
 from python_embed.writer import write_atomic
 
@@ -29,19 +30,22 @@ class Checkpoint:
         self.dir = Path(out) / STATE_DIR
         state = {"model": model, "source": source}
         state_file = self.dir / STATE_FILE
-        if restart and self.dir.exists():
-            shutil.rmtree(self.dir)
-        if state_file.is_file():
-            previous = json.loads(state_file.read_text())
-            if previous != state:
-                raise UsageError(
-                    f"{out} holds an unfinished build of {previous.get('source')!r} with model "
-                    f"{previous.get('model')!r}; finish it with the same source and model, or pass --restart"
-                )
-        self.dir.mkdir(parents=True, exist_ok=True)
-        state_file.write_text(json.dumps(state))
-        for stale in self.dir.glob(".*.tmp"):
-            stale.unlink(missing_ok=True)
+        try:
+            if restart and self.dir.exists():
+                shutil.rmtree(self.dir)
+            if state_file.is_file():
+                previous = _read_state(state_file)
+                if previous != state:
+                    raise UsageError(
+                        f"{out} holds an unfinished build of {previous.get('source')!r} with model "
+                        f"{previous.get('model')!r}; finish it with the same source and model, or pass --restart"
+                    )
+            self.dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
+            _write_state(state_file, state)
+        except OSError as exc:
+            raise OutputError(f"cannot write the build state in {self.dir}: {exc.strerror or exc}") from exc
         self._next = 1 + max((int(p.stem.split("-")[1]) for p in self.shards()), default=0)
 
     def shards(self) -> list[Path]:
@@ -77,3 +81,20 @@ class Checkpoint:
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _read_state(path: Path) -> dict[str, str]:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not a build state bildsuche wrote ({exc}); pass --restart") from exc
+    if not isinstance(state, dict):
+        raise UsageError(f"{path} is not a build state bildsuche wrote; pass --restart")
+    return state
+
+
+def _write_state(path: Path, state: dict[str, str]) -> None:
+    """Beside, then renamed: a process killed here leaves the old state or the new one, never half."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)

@@ -9,6 +9,7 @@ failures.parquet.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import random
 import tempfile
@@ -20,9 +21,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+
+from bildsuche.errors import OutputError
 
 THUMBNAIL_QUERY = "q=75&fm=jpg&w=200&fit=max"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Object stores and some CDNs serve photos without an image type; the decoder judges those bytes.
+UNTYPED = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 
 
 class FetchError(Exception):
@@ -36,7 +42,8 @@ class FetchError(Exception):
 class FetchConfig:
     thumbnail_query: str = THUMBNAIL_QUERY
     connect_timeout: float = 10.0
-    read_timeout: float = 20.0
+    read_timeout: float = 20.0  # per read: a server that goes silent this long has stalled
+    total_timeout: float = 60.0  # per attempt: a server dripping bytes has stalled too
     retries: int = 4
     backoff: float = 0.5
     max_backoff: float = 30.0
@@ -66,16 +73,21 @@ class ImageCache:
         return path if path.is_file() else None
 
     def put(self, url: str, data: bytes) -> Path:
+        """Store ``data``; raises OutputError when the cache cannot be written (disk full, read-only)."""
         path = self.path_for(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+        except OSError as exc:
+            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             os.replace(tmp, path)
-        except BaseException:
+        except OSError as exc:
+            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
+        finally:
             Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 
@@ -84,7 +96,8 @@ def _retry_after(response: requests.Response) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     except ValueError:
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
@@ -144,13 +157,17 @@ class Fetcher:
                     elif response.status_code != 200:
                         raise FetchError(f"http_{response.status_code}", url)
                     else:
-                        return self._read_image(response, url)
+                        return self._read_image(response, url, time.monotonic() + cfg.total_timeout)
             except requests.Timeout as exc:
                 last = FetchError("timeout", str(exc))
-            except requests.ConnectionError as exc:
+            except ReadTimeoutError as exc:
+                last = FetchError("timeout", str(exc))
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, ProtocolError) as exc:
                 last = FetchError("connection", str(exc))
-            except requests.exceptions.ChunkedEncodingError as exc:
-                last = FetchError("connection", str(exc))
+            except DecodeError as exc:
+                raise FetchError("bad_encoding", str(exc)) from exc
+            except requests.TooManyRedirects as exc:
+                raise FetchError("too_many_redirects", str(exc)) from exc
             except requests.exceptions.InvalidURL as exc:
                 raise FetchError("bad_url", str(exc)) from exc
             except requests.RequestException as exc:
@@ -160,18 +177,25 @@ class Fetcher:
         assert last is not None
         raise last
 
-    def _read_image(self, response: requests.Response, url: str) -> bytes:
+    def _read_image(self, response: requests.Response, url: str, deadline: float) -> bytes:
         kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if not kind.startswith("image/"):
-            raise FetchError("not_image", f"{url} is {kind or 'untyped'}")
+        if not kind.startswith("image/") and kind not in UNTYPED:
+            raise FetchError("not_image", f"{url} is {kind}")
         declared = response.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > self.config.max_bytes:
             raise FetchError("too_large", f"{declared} bytes")
         chunks, size = [], 0
-        for chunk in response.iter_content(64 * 1024):
+        while True:
+            # read1 returns what has arrived, so the deadline is checked however slowly bytes drip in
+            # (iter_content would wait for each whole chunk first).
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
             size += len(chunk)
             if size > self.config.max_bytes:
                 raise FetchError("too_large", f"over {self.config.max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise requests.Timeout(f"{url}: no complete body within {self.config.total_timeout:g}s")
             chunks.append(chunk)
         if not size:
             raise FetchError("empty", url)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
 
+from python_embed.decode import DECODE_ERRORS, decode
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import Fetcher, FetchError
 from python_embed.preprocess import ClipPreprocess
@@ -29,8 +29,6 @@ Progress = Callable[[int, int], None]
 
 Sink = Callable[[list[PhotoSource], Embeddings, list[Failure]], None]
 """Receives each embedded batch with the failures met since the previous one."""
-
-DECODE_ERRORS = (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError)
 
 
 @dataclass
@@ -53,15 +51,6 @@ class EmbedResult:
     embeddings: Embeddings = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
     failures: list[Failure] = field(default_factory=list)
     times: StageTimes = field(default_factory=StageTimes)
-
-
-def decode(path: str, preprocess: ClipPreprocess) -> Image.Image:
-    with Image.open(path) as img:
-        img.draft("RGB", preprocess.draft_size)  # JPEG: decode at the smallest scale that loses nothing
-        img.load()
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)
-        return img.convert("RGB")
 
 
 def prepare(

@@ -17,9 +17,9 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from bildsuche.errors import EmbeddingModelMismatchError, InputDataError, UsageError
+from python_embed.decode import DECODE_ERRORS, decode
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import Fetcher, FetchError
-from python_embed.pipeline import DECODE_ERRORS, decode
 from python_embed.types import Embeddings
 from seeds_loader.embed_model import EMBED_MODEL_COLUMN, UNKNOWN_MODEL
 from seeds_loader.loader import ensure_table, qualified

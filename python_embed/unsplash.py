@@ -7,6 +7,11 @@ then hold tabs and newlines; values may carry stray spaces; macOS adds
 `__MACOSX/` entries to zips.  Every column is kept as a trimmed string (empty
 -> null): typing is left to the dbt staging models, where it is visible and
 testable.
+
+Repaired on the way: a UTF-8 byte order mark before the header (spreadsheet
+exports write one), Windows line ends, blank lines.  Refused with the file
+named: rows with more or fewer fields than the header, an unterminated quote,
+bytes that are not UTF-8, a header naming a column twice, an empty file.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pyarrow.csv as pacsv
 from bildsuche.errors import InputDataError
 
 TABLES = ("photos", "conversions", "keywords", "collections", "colors")
+BOM = b"\xef\xbb\xbf"
 PART_RE = re.compile(r"^(?P<table>[a-z_]+)\.(?:tsv|csv)(?P<part>\d{3})$")
 
 
@@ -68,15 +74,34 @@ class Release:
             with open(self.location / name, "rb") as handle:
                 yield handle
 
+    def _first_line(self, part: str) -> bytes:
+        with self._open(part) as handle:
+            return handle.readline().rstrip(b"\r\n").removeprefix(BOM)
+
+    def _header(self, part: str) -> list[str]:
+        """The column names in the first line of ``part``, checked."""
+        where = f"{self.location}:{part}"
+        first_line = self._first_line(part)
+        if not first_line:
+            raise InputDataError(f"{where}: empty file, or an empty first line where the header belongs")
+        try:
+            header = [h.strip() for h in first_line.decode("utf-8").split("\t")]
+        except UnicodeDecodeError as exc:
+            raise InputDataError(f"{where}: the header is not UTF-8 text ({exc})") from exc
+        repeated = sorted({h for h in header if header.count(h) > 1})
+        if repeated:
+            raise InputDataError(f"{where}: the header names column(s) {', '.join(map(repr, repeated))} twice")
+        return header
+
     def batches(self, table: str) -> Iterator[pa.RecordBatch]:
         """The table's rows (all parts, in order), streamed; every column a trimmed string."""
         names: list[str] | None = None
         for part in self.parts.get(table, []):
-            with self._open(part) as handle:
-                first_line = handle.readline().rstrip(b"\r\n").decode("utf-8", "replace")
-            header = [h.strip() for h in first_line.split("\t")]
-            has_header = names is None or header == names
-            names = header if names is None else names
+            if names is None:
+                names, has_header = self._header(part), True
+            else:  # a later part repeats the header, or starts with rows
+                first = self._first_line(part).decode("utf-8", "replace")
+                has_header = [h.strip() for h in first.split("\t")] == names
             with self._open(part) as handle:
                 yield from _parse(handle, names, has_header, f"{self.location}:{part}")
 
@@ -85,8 +110,8 @@ class Release:
         if table not in self.parts:
             return None
         batches = list(self.batches(table))
-        if not batches:
-            return pa.table({})
+        if not batches:  # a header and no rows: the columns, empty
+            return pa.table({name: pa.array([], pa.string()) for name in self._header(self.parts[table][0])})
         return pa.Table.from_batches(batches)
 
     def close(self) -> None:
@@ -96,6 +121,8 @@ class Release:
 
 def _parse(handle: IO[bytes], names: list[str], has_header: bool, where: str) -> Iterator[pa.RecordBatch]:
     """Parse one part; parts after the first may or may not repeat the header."""
+    if not has_header and handle.read(len(BOM)) != BOM:
+        handle.seek(0)  # a headerless part: a mark, if any, is skipped, the first row kept
     parse = pacsv.ParseOptions(delimiter="\t", quote_char='"', newlines_in_values=True, double_quote=True)
     read = pacsv.ReadOptions(column_names=names, skip_rows=1 if has_header else 0, block_size=8 << 20)
     convert = pacsv.ConvertOptions(column_types={name: pa.string() for name in names}, strings_can_be_null=False)

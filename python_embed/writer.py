@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bildsuche.errors import OutputError
 from python_embed.types import Conversion, Embeddings, Failure, PhotoSource
 from seeds_loader.embed_model import MODEL_METADATA_KEY
 
@@ -20,15 +21,37 @@ FAILURES_FILE = "failures.parquet"
 
 def write_atomic(table: pa.Table, path: Path) -> None:
     """Write beside ``path`` and rename over it: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    write_all({path: table})
+
+
+def write_all(tables: Mapping[Path, pa.Table]) -> None:
+    """Write every table beside its path, then rename them all into place.
+
+    Writing is what fails on a full disk or a read-only folder, so a failure
+    replaces none of the files: the earlier set stays whole, and no partial
+    file is left behind.  Raises OutputError.
+    """
+    staged: list[tuple[Path, Path]] = []
+    target = next(iter(tables), Path("."))
     try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for target, table in tables.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            staged.append((Path(name), target))
+            pq.write_table(table, name, compression="zstd")
+        for part, target in staged:
+            os.replace(part, target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        for part, _ in staged:
+            part.unlink(missing_ok=True)
+
+
+def stale_parts(folder: Path) -> list[Path]:
+    """Files write_all leaves when its process is killed mid-write."""
+    return sorted(folder.glob(".*.parquet.*.tmp"))
 
 
 def with_model(table: pa.Table, model: str) -> pa.Table:

@@ -46,7 +46,9 @@ def load_command(args: argparse.Namespace) -> int:
     for table in report.skipped:
         print(f"raw.{table}: no {table}.parquet given, left as it was")
     for table, columns in report.columns_left_out.items():
-        print(f"raw.{table}: columns of unsupported types left out: {', '.join(columns)}")
+        print(
+            f"raw.{table}: columns left out (a type or a name the store cannot take): {', '.join(map(repr, columns))}"
+        )
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0

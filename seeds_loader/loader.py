@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from bildsuche.errors import InputDataError, StoreUnavailableError
+from bildsuche.sqltext import identifier
 from seeds_loader.embed_model import FileModel, file_model
 from seeds_loader.schema import CONVERSIONS, DEFAULT_DIM, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
 from seeds_loader.validate import open_parquet, scan
@@ -45,7 +46,7 @@ class LoadReport:
 
 
 def qualified(name: str) -> str:
-    return f"`{RAW_DATABASE}`.`{name}`"
+    return f"{identifier(RAW_DATABASE)}.{identifier(name)}"
 
 
 def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType], model: FileModel | None) -> Iterator[pa.Table]:
@@ -116,7 +117,7 @@ def _swap_in(client: Client, name: str) -> None:
 
 def ensure_table(client: Client, table: RawTable, dim: int) -> None:
     """Create raw.<table> (and the raw database) when missing; never touch an existing one."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+    client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
     if not _exists(client, table.name):
         client.command(table.ddl(qualified(table.name), dim))
 
@@ -154,6 +155,8 @@ def load(
     if PHOTOS not in present:
         raise InputDataError(f"{directory}: no {PHOTOS.file_name} to load")
     totals = {t.name: scan(t, directory / t.file_name, dim) for t in present}
+    if totals[PHOTOS.name] == 0:
+        raise InputDataError(f"{directory / PHOTOS.file_name}: no photos; loading it would empty raw.photos")
     photos_path = directory / PHOTOS.file_name
     model = file_model(photos_path, open_parquet(photos_path), embed_model)
     report.embed_model = model.model
@@ -164,7 +167,8 @@ def load(
             "--embed-model NAME (for example openai/clip-vit-base-patch32)"
         )
     try:
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{RAW_DATABASE}`")
+        client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
+        _drop_staging(client)  # left by a load that was killed: they would outlive this one
         for table in present:
             started = time.perf_counter()
             table_model = model if table is PHOTOS else None
@@ -184,6 +188,9 @@ def load(
     except ClickHouseError as exc:
         _drop_staging(client)
         raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc}") from exc
+    except OSError as exc:  # the embedded engine's client writes inserts through files: a full disk
+        _drop_staging(client)
+        raise StoreUnavailableError(f"loading failed, raw tables unchanged: {exc.strerror or exc}") from exc
     except BaseException:
         _drop_staging(client)
         raise

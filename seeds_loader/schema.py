@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from bildsuche.sqltext import identifier
 from seeds_loader.embed_model import EMBED_MODEL_COLUMN
 
 RAW_DATABASE = "raw"
@@ -69,7 +70,7 @@ class RawTable:
             if field.name in arrow or field.name in consumed:
                 continue
             mapped = _extra_type(field.type)
-            if mapped is None or "`" in field.name or not field.name:
+            if mapped is None or not _insertable_name(field.name):
                 skipped.append(field.name)
                 continue
             arrow[field.name], clickhouse[field.name] = mapped
@@ -77,7 +78,8 @@ class RawTable:
 
     def ddl(self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None) -> str:
         types = clickhouse_types or self.fixed_types()[1]
-        cols = ",\n    ".join(f"`{name}` {ch_type}" for name, ch_type in types.items())
+        # Column names come from the user's files (TSV headers, parquet schemas): quoted, whatever they hold.
+        cols = ",\n    ".join(f"{identifier(name)} {ch_type}" for name, ch_type in types.items())
         constraint = ""
         if self.vector_column in self.columns:
             constraint = f",\n    CONSTRAINT vector_len CHECK length({self.vector_column}) = {int(dim)}"
@@ -85,6 +87,12 @@ class RawTable:
             f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
             f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
         )
+
+
+def _insertable_name(name: str) -> bool:
+    """Whether the insert client names this column as it is: clickhouse-connect passes a name that
+    looks quoted already (`x`, "x") through unquoted, which would then name another column."""
+    return bool(name) and "`" not in name and not (len(name) > 1 and name[0] == name[-1] == '"')
 
 
 def _ch_type(arrow_type: pa.DataType) -> str:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bildsuche import config
-from bildsuche.errors import MartsMissingError
+from bildsuche.errors import MartsMissingError, OutputError
 from bildsuche.report.data import RUN_DBT, Photo, ReportData, read_report_data
 from bildsuche.report.images import PictureSource, placeholder
 from bildsuche.report.page import Pictures, Provenance, downloads, render_page
@@ -70,14 +70,18 @@ def provenance(data: ReportData, dataset: Path | None) -> Provenance:
 
 
 def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write beside ``path`` and rename over it: a reader never sees half a report."""
+    """Write beside ``path`` and rename over it: a reader never sees half a report.
+
+    Raises OutputError when the folder cannot be written (full, read-only).
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # created with the umask's mode, unlike mkstemp's 0600
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
 def _sheet_tile(photo: Photo, pictures: Pictures, *, target: bool) -> SheetTile:
@@ -107,7 +111,10 @@ def write_report(
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = render_page(data, pictures, provenance, store=store, generated=generated)
     sheet = contact_sheet([_sheet_tile(p, pictures, target=i == 0) for i, p in enumerate(grid)], lay)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from exc
     html_path, sheet_path = out / HTML_FILE, out / SHEET_FILE
     _write_atomic(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     _write_atomic(sheet_path, lambda tmp: sheet.save(tmp, "PNG"))

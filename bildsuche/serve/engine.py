@@ -5,10 +5,15 @@ store's lock).  Every request gets a fresh engine handle, so nothing a client
 sets outlives its request: the client's settings are applied first, then the
 server's limits (a client may lower them, not raise them), then readonly = 1,
 then the statement passes the policy checks and runs.
+
+ClickHouse reads 0 as "no limit" for every limit setting, so a client's value
+lowers a limit only when it is a positive, finite number; any other value
+leaves the server's limit in force.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -16,14 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import chdb
-from dbt.adapters.chdb.engine import lock_holder, locked_error, resolve_path
+from dbt.adapters.chdb.engine import lock_holder, locked_error, resolve_path, unusable_path
 
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.serve import policy
+from bildsuche.sqltext import identifier, string_literal
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ERROR_RE = re.compile(
     r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)(?: \((?P<name>[A-Z_]+)\))?\s*$", re.S
+)
+# The engine sometimes wraps an exception in one of the same code: "Code: 164. DB::Exception: Code: 164. ...".
+NESTED_ERROR = re.compile(
+    r"^Code: \d+\. (?:DB::Exception: )?(?P<message>.*?)(?: \([A-Z_]+\))?(?: \(version [^)]*\))?\.?$", re.S
 )
 FORMAT_LINE = re.compile(r"^ Identifier (?P<format>\w+)$", re.M)
 
@@ -33,6 +43,7 @@ class Limits:
     max_execution_time: float = 30.0
     max_result_rows: int = 1_000_000
     max_result_bytes: int = 256 * 1024 * 1024
+    max_memory_usage: int = 2 * 1024 * 1024 * 1024
     max_concurrent: int = 4
 
 
@@ -56,17 +67,28 @@ def engine_error(exc: Exception) -> EngineError:
     match = ERROR_RE.search(text)
     if not match:
         return EngineError(1001, "STD_EXCEPTION", text)
-    return EngineError(int(match["code"]), match["name"] or "UNKNOWN", match["message"].strip())
+    message = match["message"].strip()
+    while nested := NESTED_ERROR.match(message):
+        message = nested["message"].strip()
+    return EngineError(int(match["code"]), match["name"] or "UNKNOWN", message)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _lowered(limit: float, requested: str) -> float:
+    """The server's ``limit``, or the client's value when that is a real, lower limit."""
+    try:
+        value = float(requested)
+    except ValueError:
+        return limit
+    return value if math.isfinite(value) and 0 < value < limit else limit
 
 
 class ReadOnlyEngine:
     def __init__(self, path: Path, limits: Limits | None = None) -> None:
         self.path = resolve_path(path)
         self.limits = limits or Limits()
+        problem = unusable_path(self.path)
+        if problem:
+            raise StoreUnavailableError(problem)
         if not (self.path / "metadata").is_dir():
             raise StoreUnavailableError(f"{self.path} holds no embedded store (run `bildsuche demo` or dbt first)")
         pid = lock_holder(self.path)
@@ -85,25 +107,25 @@ class ReadOnlyEngine:
         self._keeper.close()
 
     def _settings(self, requested: dict[str, str]) -> list[tuple[str, str]]:
-        limits = {
+        limits: dict[str, float] = {
             "max_execution_time": self.limits.max_execution_time,
             "max_result_rows": self.limits.max_result_rows,
             "max_result_bytes": self.limits.max_result_bytes,
+            "max_memory_usage": self.limits.max_memory_usage,
         }
         applied = []
         for name, value in requested.items():
             if not SETTING_NAME.match(name):
                 raise EngineError(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
-            if name in ("readonly", "result_overflow_mode"):
+            if name in ("readonly", "result_overflow_mode", "timeout_overflow_mode"):
                 continue
             if name in limits:
-                try:
-                    limits[name] = min(limits[name], type(limits[name])(float(value)))
-                except ValueError as exc:
-                    raise EngineError(27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED", f"bad value for {name}") from exc
+                limits[name] = _lowered(limits[name], value)
                 continue
             applied.append((name, value))
-        applied += [(name, str(value)) for name, value in limits.items()]
+        applied += [
+            (name, f"{value:g}" if name == "max_execution_time" else str(int(value))) for name, value in limits.items()
+        ]
         applied.append(("result_overflow_mode", "throw"))
         applied.append(("timeout_overflow_mode", "throw"))
         return applied
@@ -112,9 +134,10 @@ class ReadOnlyEngine:
     def _require_view(handle: chdb.state.sqlitelike.Connection, name: str) -> None:
         """Allow `name(...)` in table position only when it is a view of the store."""
         database, _, table = name.rpartition(".")
-        where = f"database = {_quote(database)}" if database else "database = currentDatabase()"
+        where = f"database = {string_literal(database)}" if database else "database = currentDatabase()"
         found = handle.query(
-            f"SELECT count() FROM system.tables WHERE {where} AND name = {_quote(table)} AND engine = 'View'", "TSV"
+            f"SELECT count() FROM system.tables WHERE {where} AND name = {string_literal(table)} AND engine = 'View'",
+            "TSV",
         ).bytes()
         if found.strip() != b"1":
             raise EngineError(164, "READONLY", f"table function {name}() is not allowed on a read-only endpoint")
@@ -143,6 +166,25 @@ class ReadOnlyEngine:
         finally:
             self._slots.release()
 
+    def _parse(self, statement: str, params: dict[str, str]) -> str:
+        """`EXPLAIN AST` of ``statement``, on a handle of its own that is read-only first.
+
+        Parsed apart from the query's handle: the limits set there would count EXPLAIN's own
+        output rows, and readonly = 1, set there last, would forbid setting them.  Read-only
+        here too, so that text the statement scan misjudged could still write nothing.
+        """
+        with self._open_lock:
+            handle = chdb.connect(str(self.path))
+        try:
+            handle.query("SET readonly = 1", "TSV")
+            explain = "EXPLAIN AST " + statement
+            result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
+            return str(result.bytes().decode("utf-8", "replace"))
+        except Exception as exc:
+            raise engine_error(exc) from exc
+        finally:
+            handle.close()
+
     def _run(
         self,
         handle: chdb.state.sqlitelike.Connection,
@@ -153,21 +195,15 @@ class ReadOnlyEngine:
         params: dict[str, str],
     ) -> QueryResult:
         applied = self._settings(settings)
-        try:
-            # Parsing first: the limits below would count EXPLAIN's own output rows.
-            explain = "EXPLAIN AST " + statement
-            ast_result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
-            ast = ast_result.bytes().decode("utf-8", "replace")
-        except Exception as exc:
-            raise engine_error(exc) from exc
+        ast = self._parse(statement, params)
         try:
             called = policy.check(ast)
         except policy.PolicyError as exc:
             raise EngineError(exc.code, exc.name, str(exc)) from exc
         try:
-            handle.query("SET " + ", ".join(f"{name} = {_quote(value)}" for name, value in applied), "TSV")
+            handle.query("SET " + ", ".join(f"{name} = {string_literal(value)}" for name, value in applied), "TSV")
             if database:
-                handle.query("USE `" + database.replace("\\", "\\\\").replace("`", "\\`") + "`", "TSV")
+                handle.query("USE " + identifier(database), "TSV")
             handle.query("SET readonly = 1", "TSV")
             for name in called:
                 self._require_view(handle, name)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -29,14 +30,28 @@ TRANSPORT_PARAMETERS = frozenset(
     }
 )  # fmt: skip
 
+# Both are echoed into response headers: CR or LF would let a client write headers of its own.
+QUERY_ID = re.compile(r"^[\x20-\x7e]{1,256}$")
+FORMAT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+# Input the client got wrong (parse errors, bad arguments, unknown names) is a 4xx, as on a ClickHouse server.
 STATUS_BY_CODE = {
-    62: 400, 27: 400, 6: 400, 26: 400, 38: 400, 41: 400, 42: 400, 43: 400, 44: 400, 46: 400, 47: 400,
-    53: 400, 36: 400, 115: 400, 456: 400, 457: 400,
+    62: 400, 25: 400, 27: 400, 6: 400, 26: 400, 38: 400, 41: 400, 42: 400, 43: 400, 44: 400, 46: 400, 47: 400,
+    53: 400, 36: 400, 69: 400, 70: 400, 72: 400, 73: 400, 115: 400, 117: 400, 167: 400, 168: 400, 321: 400,
+    456: 400, 457: 400,
     60: 404, 81: 404,
     164: 403, 497: 403, 516: 403,
     194: 401,
     202: 503,
 }  # fmt: skip
+
+
+class BadRequest(Exception):
+    """A request the HTTP layer refuses before any query runs."""
+
+    def __init__(self, code: int, name: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.name, self.message = code, name, message
 
 
 @dataclass
@@ -74,11 +89,17 @@ def parse(query_string: str, headers: dict[str, str], body: bytes) -> Request:
             params[name[len("param_") :]] = value
         elif name not in TRANSPORT_PARAMETERS:
             settings[name] = value
+    query_id = values.get("query_id") or str(uuid.uuid4())
+    if not QUERY_ID.match(query_id):
+        raise BadRequest(36, "BAD_ARGUMENTS", "query_id must be 1 to 256 printable ASCII characters")
+    default_format = values.get("default_format") or headers.get("x-clickhouse-format") or "TabSeparated"
+    if not FORMAT_NAME.match(default_format):
+        raise BadRequest(73, "UNKNOWN_FORMAT", "Unknown format: the format name is not a name")
     return Request(
         sql=sql,
         database=values.get("database") or headers.get("x-clickhouse-database") or None,
-        default_format=values.get("default_format") or headers.get("x-clickhouse-format") or "TabSeparated",
-        query_id=values.get("query_id") or str(uuid.uuid4()),
+        default_format=default_format,
+        query_id=query_id,
         user=user or "default",
         password=password,
         settings=settings,

@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import hmac
+import re
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from bildsuche.serve import protocol
 from bildsuche.serve.engine import EngineError, ReadOnlyEngine
 from bildsuche.serve.policy import MultiStatementError
 
 MAX_BODY = 1 << 20  # a query text, not data: writes are refused anyway
+CHUNK_SIZE = re.compile(rb"^[0-9A-Fa-f]{1,8}$")
+DEFAULT_TIMEOUT = 30.0
 
 
 class ServeHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], engine: ReadOnlyEngine, password: str | None) -> None:
+    def __init__(
+        self, address: tuple[str, int], engine: ReadOnlyEngine, password: str | None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
         super().__init__(address, Handler)
         self.engine = engine
         self.password = password
+        self.request_timeout = timeout
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished, or went silent past the timeout, is no server error."""
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -32,6 +46,12 @@ class Handler(BaseHTTPRequestHandler):
     server: ServeHTTPServer
     server_version = "bildsuche"
 
+    def setup(self) -> None:
+        # The socket timeout bounds every read: a request line, headers or a body that stop
+        # arriving, and a kept-alive connection left idle, end the connection after it.
+        super().setup()
+        self.connection.settimeout(self.server.request_timeout)
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (bad request line, bad headers) in ClickHouse's form."""
         self._error(code, 62, "SYNTAX_ERROR", f"Malformed HTTP request: {message or code}", close=True)
@@ -43,7 +63,11 @@ class Handler(BaseHTTPRequestHandler):
         self._handle(b"")
 
     def do_POST(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except TimeoutError:
+            self._error(408, 159, "TIMEOUT_EXCEEDED", "the request body did not arrive in time", close=True)
+            return
         if body is not None:
             self._handle(body)
 
@@ -52,12 +76,11 @@ class Handler(BaseHTTPRequestHandler):
             chunks: list[bytes] = []
             size = 0
             while True:
-                line = self.rfile.readline(1024).strip()
-                try:
-                    length = int(line.split(b";")[0], 16)
-                except ValueError:
+                field = self.rfile.readline(1024).strip().split(b";")[0].strip()
+                if not CHUNK_SIZE.match(field):  # int(..., 16) would take "-1", and read(-1) reads to the end
                     self._error(400, 62, "SYNTAX_ERROR", "malformed chunked body", close=True)
                     return None
+                length = int(field, 16)
                 if length == 0:
                     self.rfile.readline(1024)
                     return b"".join(chunks)
@@ -83,7 +106,11 @@ class Handler(BaseHTTPRequestHandler):
         if route != "/":
             self._error(404, 0, "UNKNOWN", f"no handler for {route}")
             return
-        request = protocol.parse(query_string, {k.lower(): v for k, v in self.headers.items()}, body)
+        try:
+            request = protocol.parse(query_string, {k.lower(): v for k, v in self.headers.items()}, body)
+        except protocol.BadRequest as exc:
+            self._error(protocol.status_for(exc.code), exc.code, exc.name, exc.message)
+            return
         engine = self.server.engine
         expected = self.server.password
         if expected is not None and not hmac.compare_digest(request.password.encode(), expected.encode()):
@@ -102,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         except MultiStatementError as exc:
             self._error(400, exc.code, exc.name, str(exc), request.query_id)
+            return
+        except Exception as exc:  # an answer in ClickHouse's form, not a dropped connection
+            self._error(500, 1001, "STD_EXCEPTION", f"{type(exc).__name__}: {exc}", request.query_id)
             return
         self._send(
             200,
@@ -142,6 +172,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    engine: ReadOnlyEngine, host: str = "127.0.0.1", port: int = 8123, password: str | None = None
+    engine: ReadOnlyEngine,
+    host: str = "127.0.0.1",
+    port: int = 8123,
+    password: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ServeHTTPServer:
-    return ServeHTTPServer((host, port), engine, password)
+    return ServeHTTPServer((host, port), engine, password, timeout)

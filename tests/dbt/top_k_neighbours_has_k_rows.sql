@@ -12,7 +12,7 @@ photos as (
 ),
 
 expected as (
-    select least(toUInt64({{ var('top_k') | int }}), photos.n - 1) as n from photos
+    select least(toUInt64({{ int_var('top_k', 1, 100000) }}), photos.n - 1) as n from photos
 ),
 
 actual as (

@@ -31,3 +31,27 @@ def demo_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def synthetic(tmp_path: Path) -> Iterator[SyntheticDataset]:
     yield write_synthetic(tmp_path / "dataset")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full", action="store_true", help="also run the long variants of the reliability battery (marker `full`)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from hypothesis import settings
+
+    # quick: the same examples on every run (CI stays reproducible); full: more, and new ones each run.
+    settings.register_profile("quick", max_examples=40, deadline=None, derandomize=True)
+    settings.register_profile("full", max_examples=600, deadline=None)
+    settings.load_profile("full" if config.getoption("--full") else "quick")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--full"):
+        return
+    skip = pytest.mark.skip(reason="a long reliability variant: run with --full (docs/reliability.md)")
+    for item in items:
+        if "full" in item.keywords:
+            item.add_marker(skip)

@@ -28,6 +28,7 @@ import sqlalchemy
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.store import client_for, open_client
 from datasets_helpers import built_store, write_synthetic
+from serve_helpers import start_serve, stop
 
 pytestmark = pytest.mark.slow
 
@@ -39,28 +40,6 @@ class Served:
     process: subprocess.Popen[str]
     store: Path
     expected: dict[str, list[tuple[object, ...]]]
-
-
-def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bildsuche.cli", "serve", "--path", str(store), "--port", "0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-    if not match:
-        process.kill()
-        raise AssertionError(f"serve did not start: {line!r} {process.stderr.read() if process.stderr else ''}")
-    return process, int(match[1])
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.fixture(scope="module")

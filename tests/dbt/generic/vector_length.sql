@@ -1,6 +1,6 @@
 {#- Rows whose embedding does not have the model's dimension. -#}
 {% test vector_length(model, column_name, dim=none) %}
-    {%- set expected = dim if dim is not none else var('embedding_dim') %}
+    {%- set expected = dim if dim is not none else int_var('embedding_dim', 1, 16384) %}
 
 select
     length({{ column_name }}) as vector_length

@@ -38,6 +38,17 @@ def dsn_for(path: str | os.PathLike[str]) -> str:
     return f"chdb://{resolve_path(path)}"
 
 
+def unusable_path(store: Path) -> str | None:
+    """Why the engine cannot open ``store`` as named, or None.
+
+    chDB reads everything after a '?' in its path as connection options, so a
+    directory named 'data?x' would silently become 'data'.
+    """
+    if "?" in str(store):
+        return f"the embedded store path {store} holds a '?', which the engine reads as the start of its options"
+    return None
+
+
 def lock_holder(store: Path) -> int | None:
     """The pid of another process holding the store's lock (0 when unknown), or None."""
     status = store / STATUS_FILE
@@ -86,6 +97,9 @@ def connect(
     StoreError for any other failure to open it.
     """
     store = resolve_path(path)
+    problem = unusable_path(store)
+    if problem:
+        raise StoreError(f"{problem}: choose a directory without one")
     try:
         store.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -96,7 +110,10 @@ def connect(
     if pid is not None:
         raise locked_error(store, pid)
     try:
-        return clickhouse_connect.get_client(dsn=f"chdb://{store}", database=database, settings=dict(settings or {}))
+        # The path as a path: in a chdb:// DSN a '#' or '%' in the directory name would be read as URL syntax.
+        return clickhouse_connect.get_client(
+            interface="chdb", path=str(store), database=database, settings=dict(settings or {})
+        )
     except ProgrammingError as exc:
         pid = lock_holder(store)
         if pid is not None:

@@ -1,0 +1,1 @@
+"""The fault-injection and hostile-input battery (docs/reliability.md)."""
