@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -59,13 +58,14 @@ def run_dbt(
 
     project = project_dir or config.project_dir()
     argv = [*args, "--project-dir", str(project), "--profiles-dir", str(project)]
-    if dbt_vars:
-        argv += ["--vars", json.dumps(literal_var(dict(dbt_vars)))]
+    # The vars go in as a mapping, not as `--vars` text: dbt reads that text as YAML, which refuses
+    # characters JSON writes as surrogate pairs (an emoji in a photo id) and raw control characters.
+    options = {"vars": literal_var(dict(dbt_vars))} if dbt_vars else {}
     if quiet:
         argv = ["--quiet", *argv]
     env = {config.DB_PATH_ENV: str(db_path)} if db_path else {}
     with environment(env):
-        result = dbtRunner().invoke(argv)
+        result = dbtRunner().invoke(argv, **options)
     if result.success:
         return result.result
     if result.exception is not None:

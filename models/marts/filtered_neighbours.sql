@@ -19,6 +19,16 @@
 -- and the photos that pass are searched exactly, so a filter that keeps few
 -- photos still yields k rows when k exist (an index search first would
 -- return the k nearest overall and then keep only those that pass).
+-- A photo id that is not in the store gets no rows (as in `neighbours`).
+
+{%- set target_vector -%}
+(select target_vectors.photo_embed from (
+    (select target_photos.photo_embed, 0 as stand_in from {{ ref('photos') }} as target_photos
+        where target_photos.photo_id = {{ photo_id }} limit 1)
+    union all
+    (select any_photo.photo_embed, 1 as stand_in from {{ ref('photos') }} as any_photo limit 1)
+) as target_vectors order by target_vectors.stand_in limit 1)
+{%- endset %}
 
 with
 
@@ -27,15 +37,15 @@ final as (
         {{ photo_id }} as target_photo_id,
         candidates.photo_id as photo_id,
         candidates.photo_image_url as photo_image_url,
-        toFloat64({{ vector_distance(
-            'candidates.photo_embed',
-            '(select target_photos.photo_embed from ' ~ ref('photos') ~ ' as target_photos'
-            ~ ' where target_photos.photo_id = ' ~ photo_id ~ ' limit 1)'
-        ) }}) as dist,
+        toFloat64({{ vector_distance('candidates.photo_embed', target_vector) }}) as dist,
         toUInt32(row_number() over (order by dist asc, candidates.photo_id asc)) as rank
     from {{ ref('photos') }} as candidates
     where
         candidates.photo_id != {{ photo_id }}
+        and (
+            select count() from {{ ref('photos') }} as known
+            where known.photo_id = {{ photo_id }}
+        ) > 0
         and candidates.photo_id in (
             select photo_filters.photo_id
             from {{ ref('photo_attributes') }} as photo_filters

@@ -11,6 +11,18 @@
 -- vector index answers: wrapped in an import CTE, or with a where clause
 -- (applied after the index search, leaving fewer than k rows), it is not.
 -- So the table is read here directly and the target dropped from k + 1 rows.
+-- A photo id that is not in the store gets no rows: some photo's embedding
+-- stands in for the missing one (a scalar subquery of no row would fail the
+-- query), and `final` then keeps nothing.
+
+{%- set target_vector -%}
+(select target_vectors.photo_embed from (
+    (select target_photos.photo_embed, 0 as stand_in from {{ ref('photos') }} as target_photos
+        where target_photos.photo_id = {{ photo_id }} limit 1)
+    union all
+    (select any_photo.photo_embed, 1 as stand_in from {{ ref('photos') }} as any_photo limit 1)
+) as target_vectors order by target_vectors.stand_in limit 1)
+{%- endset %}
 
 with
 
@@ -18,11 +30,7 @@ nearest as (
     select
         candidates.photo_id,
         candidates.photo_image_url,
-        {{ vector_distance(
-            'candidates.photo_embed',
-            '(select target_photos.photo_embed from ' ~ ref('photos') ~ ' as target_photos'
-            ~ ' where target_photos.photo_id = ' ~ photo_id ~ ' limit 1)'
-        ) }} as dist
+        {{ vector_distance('candidates.photo_embed', target_vector) }} as dist
     from {{ ref('photos') }} as candidates
     order by dist asc
     limit {{ k }} + 1
@@ -36,7 +44,12 @@ final as (
         toFloat64(dist) as dist,
         toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
     from nearest
-    where photo_id != {{ photo_id }}
+    where
+        photo_id != {{ photo_id }}
+        and (
+            select count() from {{ ref('photos') }} as known
+            where known.photo_id = {{ photo_id }}
+        ) > 0
     order by rank
     limit {{ k }}
 )

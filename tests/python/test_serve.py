@@ -57,10 +57,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             "photos": client.query("SELECT count() FROM raw.photos").result_rows,
         }
     process, port = start_serve(store)
+    served = Served(f"http://127.0.0.1:{port}", port, process, store, expected)
     try:
-        yield Served(f"http://127.0.0.1:{port}", port, process, store, expected)
+        yield served
     finally:
-        stop(process)
+        stop(served.process)  # the one running now: test_password_limits_and_time_limit starts another
 
 
 def test_clickhouse_connect_query_df_and_arrow(served: Served) -> None:

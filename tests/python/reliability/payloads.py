@@ -50,7 +50,8 @@ STRINGS: tuple[str, ...] = (
     "\u02bc OR 1=1 --",  # modifier letter apostrophe
     "\uff07 OR 1=1 --",  # fullwidth apostrophe
     "\u202e' OR 1=1 -- \u202c",  # right-to-left override
-    "ümlaut ß 漢字 🙂",
+    "ümlaut ß 漢字 🙂",  # a character outside the BMP: JSON writes it as a surrogate pair
+    "del\x7f c1\x85 ls\u2028 controls",  # characters YAML refuses raw
     "-leading-dash",
     "--target=evil",
     "../../etc/passwd",
