@@ -47,7 +47,7 @@ class ImageServer:
 
     ok (an image), okslow (after 50 ms), 404, flaky (503 twice, then the image), busy (429 with
     Retry-After: 0 once), busydate (429 with an HTTP-date Retry-After once), busylong (429 with
-    Retry-After: 3600, always), burst3 / burst9 (500 three / nine times, then the image), always503,
+    Retry-After: 3600, always), burst2 / burst9 (500 two / nine times, then the image), always503,
     html (text/html), textjpeg (image bytes as text/plain), octet (image bytes as
     application/octet-stream), notype (no Content-Type), svg (image/svg+xml), truncated (half a JPEG),
     empty (zero bytes), slow (headers after ``slow_seconds``), stall (headers and half the body,
@@ -81,7 +81,7 @@ class ImageServer:
             def _route(self, kind: str, name: str, count: int, body: bytes) -> None:
                 if kind == "okslow":
                     time.sleep(0.05)
-                recovered = {"flaky": 2, "busy": 1, "busydate": 1, "burst3": 3, "burst9": 9}
+                recovered = {"flaky": 2, "busy": 1, "busydate": 1, "burst2": 2, "burst9": 9}
                 if kind in ("ok", "okslow") or (kind in recovered and count > recovered[kind]):
                     self._send(200, "image/jpeg", body)
                 elif kind in ("flaky", "always503"):
