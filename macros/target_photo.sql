@@ -26,3 +26,19 @@
     {%- endif -%}
     {{ return(literal) }}
 {%- endmacro %}
+
+{#- The `filter_*` vars as the named arguments of `filtered_neighbours`
+        (quoted literals and checked integers), and whether any filter is set. -#}
+{% macro neighbour_filters() -%}
+    {%- set filters = {
+        'keyword': bildsuche.sql_string(var('filter_keyword') or ''),
+        'colour': bildsuche.sql_string(var('filter_colour') or ''),
+        'country': bildsuche.sql_string(var('filter_country') or ''),
+        'photographer': bildsuche.sql_string(var('filter_photographer') or ''),
+        'date_from': bildsuche.date_var('filter_date_from'),
+        'date_to': bildsuche.date_var('filter_date_to'),
+        'min_downloads': bildsuche.int_var('filter_min_downloads', 0, 18446744073709551615),
+    } -%}
+    {%- set active = filters.values() | select('ne', "''") | select('ne', 0) | list | length > 0 -%}
+    {{ return({'arguments': filters, 'active': active}) }}
+{%- endmacro %}

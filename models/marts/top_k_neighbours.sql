@@ -2,16 +2,7 @@
 
 {%- set target = target_photo_literal(ref('photos')) %}
 {%- set k = int_var('top_k', 1, 100000) %}
-{%- set filters = {
-    'keyword': sql_string(var('filter_keyword') or ''),
-    'colour': sql_string(var('filter_colour') or ''),
-    'country': sql_string(var('filter_country') or ''),
-    'photographer': sql_string(var('filter_photographer') or ''),
-    'date_from': date_var('filter_date_from'),
-    'date_to': date_var('filter_date_to'),
-    'min_downloads': int_var('filter_min_downloads', 0, 18446744073709551615),
-} %}
-{%- set filtered = filters.values() | select('ne', "''") | select('ne', 0) | list | length > 0 %}
+{%- set filters = neighbour_filters() %}
 
 -- The tutorial's top-K question for one target, kept as a table. The
 -- parameterized views hold the searches themselves, so BI tools asking live
@@ -28,11 +19,11 @@ neighbours as (
         photo_image_url,
         dist,
         rank
-    {%- if filtered %}
+    {%- if filters.active %}
         from {{ ref('filtered_neighbours') }}(
             photo_id = {{ target }},
             k = {{ k }},
-            {%- for name, value in filters.items() %}
+            {%- for name, value in filters.arguments.items() %}
                 {{ name }} = {{ value }}{{ ',' if not loop.last }}
             {%- endfor %}
         )

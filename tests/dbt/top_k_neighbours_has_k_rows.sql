@@ -1,5 +1,9 @@
--- top_k_neighbours holds exactly K rows (fewer only when the store has no more
--- photos besides the target), ranked 1..n without gaps.
+-- top_k_neighbours holds exactly K rows (fewer only when the store, or with
+-- `filter_*` vars the photos that pass them, has no more photos besides the
+-- target), ranked 1..n without gaps.
+
+-- depends_on: {{ ref('filtered_neighbours') }}
+{%- set filters = neighbour_filters() %}
 
 with
 
@@ -8,11 +12,22 @@ neighbours as (
 ),
 
 photos as (
-    select count() as n from {{ ref('photos') }}
+    {%- if filters.active %}
+        select count() as n
+        from {{ ref('filtered_neighbours') }}(
+            photo_id = {{ target_photo_literal(ref('photos')) }},
+            k = 4294967295,
+            {%- for name, value in filters.arguments.items() %}
+                {{ name }} = {{ value }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
+    {%- else %}
+        select count() - 1 as n from {{ ref('photos') }}
+    {%- endif %}
 ),
 
 expected as (
-    select least(toUInt64({{ int_var('top_k', 1, 100000) }}), photos.n - 1) as n from photos
+    select least(toUInt64({{ int_var('top_k', 1, 100000) }}), photos.n) as n from photos
 ),
 
 actual as (

@@ -90,6 +90,33 @@ def test_payload_targets_are_photo_ids_full(store: PayloadStore) -> None:
     _targets(store, [s for s in STRINGS if s not in QUICK_TARGETS])
 
 
+FILTER_TEXT_VARS = ("filter_keyword", "filter_colour", "filter_country", "filter_photographer")
+FILTER_VIEW = (
+    "SELECT photo_id FROM analytics.filtered_neighbours(photo_id = 'p0005', k = 4, keyword = {v:String},"
+    " colour = {v:String}, country = {v:String}, photographer = {v:String}, date_from = '', date_to = '',"
+    " min_downloads = 0)"
+)
+
+
+def test_filter_vars_are_values(store: PayloadStore) -> None:
+    # No photo of the store has a payload as keyword, colour, country or photographer: no candidates.
+    try:
+        for i, payload in enumerate(QUICK_TARGETS):
+            rebuild(store.store, target_photo_id="p0005", top_k=4, **{FILTER_TEXT_VARS[i % 4]: payload})
+            assert query(store.store, "SELECT count() FROM analytics.top_k_neighbours") == [(0,)]
+            with pytest.raises(DbtRunError, match="var 'filter_date_from' must be a date"):
+                rebuild(store.store, target_photo_id="p0005", filter_date_from=payload)
+    finally:
+        rebuild(store.store, target_photo_id="p0005", top_k=10)
+
+
+def test_filtered_view_parameters_are_values(store: PayloadStore) -> None:
+    with client_for("embedded", path=store.store) as client:
+        for payload in STRINGS:
+            assert client.query(FILTER_VIEW, parameters={"v": payload}).result_rows == [], payload
+        assert len(client.query(FILTER_VIEW, parameters={"v": ""}).result_rows) == 4
+
+
 def _integers(store: PayloadStore, values: tuple[str, ...], names: tuple[str, ...]) -> None:
     for value in values:
         whole = value.strip().isdigit() and value.strip().isascii() and 1 <= int(value) <= 100_000
