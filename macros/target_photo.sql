@@ -27,8 +27,8 @@
     {{ return(literal) }}
 {%- endmacro %}
 
-{#- The `filter_*` vars as the named arguments of `filtered_neighbours`
-        (quoted literals and checked integers), and whether any filter is set. -#}
+{#- The `filter_*` vars as the named arguments of `filtered_neighbours`, one
+        text (quoted literals and checked integers), and whether any filter is set. -#}
 {% macro neighbour_filters() -%}
     {%- set filters = {
         'keyword': bildsuche.sql_string(var('filter_keyword') or ''),
@@ -40,5 +40,22 @@
         'min_downloads': bildsuche.int_var('filter_min_downloads', 0, 18446744073709551615),
     } -%}
     {%- set active = filters.values() | select('ne', "''") | select('ne', 0) | list | length > 0 -%}
-    {{ return({'arguments': filters, 'active': active}) }}
+    {%- set arguments = [] -%}
+    {%- for name, value in filters.items() -%}
+        {%- do arguments.append(name ~ ' = ' ~ value) -%}
+    {%- endfor -%}
+    {{ return({'arguments': arguments | join(', '), 'active': active}) }}
+{%- endmacro %}
+
+{#- A scalar subquery: the embedding of photo `photo_id` (an SQL expression) in
+        `photos_relation`. A photo id that is not there gets some other photo's
+        embedding as a stand-in, since a scalar subquery of no row fails the whole
+        query; the neighbour views then return no rows for it. -#}
+{% macro photo_embedding_of(photos_relation, photo_id) -%}
+(select target_vectors.photo_embed from (
+    (select target_photos.photo_embed, 0 as stand_in from {{ photos_relation }} as target_photos
+        where target_photos.photo_id = {{ photo_id }} limit 1)
+    union all
+    (select any_photo.photo_embed, 1 as stand_in from {{ photos_relation }} as any_photo limit 1)
+) as target_vectors order by target_vectors.stand_in limit 1)
 {%- endmacro %}

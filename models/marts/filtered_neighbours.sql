@@ -21,14 +21,7 @@
 -- return the k nearest overall and then keep only those that pass).
 -- A photo id that is not in the store gets no rows (as in `neighbours`).
 
-{%- set target_vector -%}
-(select target_vectors.photo_embed from (
-    (select target_photos.photo_embed, 0 as stand_in from {{ ref('photos') }} as target_photos
-        where target_photos.photo_id = {{ photo_id }} limit 1)
-    union all
-    (select any_photo.photo_embed, 1 as stand_in from {{ ref('photos') }} as any_photo limit 1)
-) as target_vectors order by target_vectors.stand_in limit 1)
-{%- endset %}
+{%- set target_vector = photo_embedding_of(ref('photos'), photo_id) %}
 
 with
 

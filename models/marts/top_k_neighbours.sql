@@ -23,9 +23,7 @@ neighbours as (
         from {{ ref('filtered_neighbours') }}(
             photo_id = {{ target }},
             k = {{ k }},
-            {%- for name, value in filters.arguments.items() %}
-                {{ name }} = {{ value }}{{ ',' if not loop.last }}
-            {%- endfor %}
+            {{ filters.arguments }}
         )
     {%- else %}
         from {{ ref('neighbours') }}(photo_id = {{ target }}, k = {{ k }})

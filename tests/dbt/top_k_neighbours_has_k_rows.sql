@@ -17,9 +17,7 @@ photos as (
         from {{ ref('filtered_neighbours') }}(
             photo_id = {{ target_photo_literal(ref('photos')) }},
             k = 4294967295,
-            {%- for name, value in filters.arguments.items() %}
-                {{ name }} = {{ value }}{{ ',' if not loop.last }}
-            {%- endfor %}
+            {{ filters.arguments }}
         )
     {%- else %}
         select count() - 1 as n from {{ ref('photos') }}

@@ -21,7 +21,7 @@ interrupted update leaves the previous neighbours in place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,7 +70,6 @@ class UpdateStats:
     kept: int = 0  # photos whose stored list stayed as it was
     seconds: float = 0.0
     full: bool = False
-    notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
