@@ -16,6 +16,7 @@ import json
 import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,20 +25,10 @@ import numpy as np
 import pyarrow as pa
 from dbt.adapters.chdb.engine import connect
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth import ClipLike
+
 DEFAULT_CONFIGS = ("none", "bf16,16,128", "bf16,32,128", "bf16,64,256", "f32,32,128", "i8,32,128")
-
-
-def clip_like(n: int, dim: int, seed: int) -> np.ndarray:
-    """Clustered unit vectors with a shared offset, as CLIP image embeddings are."""
-    rng = np.random.default_rng(seed)
-    clusters = max(8, n // 150)
-    centres = rng.standard_normal((clusters, dim))
-    shared = rng.standard_normal(dim) * 1.5
-    sizes = rng.zipf(1.5, clusters).astype(float)
-    labels = rng.choice(clusters, size=n, p=sizes / sizes.sum())
-    x = shared + centres[labels] + 0.8 * rng.standard_normal((n, dim))
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32)
 
 
 def exact_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> list[set[int]]:
@@ -49,7 +40,9 @@ def exact_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> list[set[int
 
 def run_config(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], config: str, k: int) -> dict:
     client.command("DROP TABLE IF EXISTS bench.photos")
-    client.command("CREATE TABLE bench.photos (id UInt32, photo_embed Array(Float32)) ENGINE = MergeTree ORDER BY id")
+    client.command(
+        "CREATE TABLE bench.photos (id UInt32, photo_embed Array(Float32)) ENGINE = MergeTree ORDER BY id SETTINGS index_granularity = 32"
+    )
     dim = x.shape[1]
     for start in range(0, len(x), 8192):
         chunk = x[start : start + 8192]
@@ -105,7 +98,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here as well")
     args = parser.parse_args()
 
-    x = clip_like(args.n, args.dim, seed=1)
+    x = ClipLike(args.n, args.dim, seed=1).all()
     rng = np.random.default_rng(2)
     queries = rng.choice(args.n, size=args.queries, replace=False)
     truth = exact_neighbours(x, queries, args.k)

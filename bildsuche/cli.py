@@ -109,12 +109,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bildsuche.serve import Limits, ReadOnlyEngine, make_server
 
+    if not 1 <= args.ef_search <= 100_000:
+        raise UsageError(f"--ef-search must be a whole number from 1 to 100000, got {args.ef_search}")
     limits = Limits(
         max_execution_time=args.max_execution_time,
         max_result_rows=args.max_result_rows,
         max_result_bytes=args.max_result_bytes,
         max_memory_usage=args.max_memory_usage,
         max_concurrent=args.max_concurrent,
+        ef_search=args.ef_search,
     )
     engine = ReadOnlyEngine(args.path or config.db_path(), limits)
     password = args.password if args.password is not None else os.environ.get("BILDSUCHE_SERVE_PASSWORD")
@@ -178,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-memory-usage", type=int, default=2 << 30, help="bytes of memory per query (default 2 GiB)"
     )
     serve.add_argument("--max-concurrent", type=int, default=4, help="queries run at once (default 4)")
+    serve.add_argument(
+        "--ef-search",
+        type=int,
+        default=256,
+        help="candidates a vector index search keeps unless the client sets "
+        "hnsw_candidate_list_size_for_search (default 256; about 1024 for a million photos)",
+    )
     serve.add_argument(
         "--timeout", type=float, default=30.0, help="seconds a client may take to send a request or idle (default 30)"
     )

@@ -121,7 +121,8 @@
 
 
 {#- Query settings of vector searches: on ClickHouse/chDB, distances are
-    recomputed from the stored float32 vectors (the index holds bf16 copies). -#}
+    recomputed from the stored float32 vectors (the index holds bf16 copies),
+    and the index search keeps `hnsw_ef_search` candidates. -#}
 {% macro vector_search_settings() -%}
     {{ return(adapter.dispatch('vector_search_settings', 'bildsuche')()) }}
 {%- endmacro %}
@@ -131,5 +132,8 @@
 {%- endmacro %}
 
 {% macro clickhouse__vector_search_settings() -%}
-    {{ return({'vector_search_with_rescoring': 1}) }}
+    {{ return({
+        'vector_search_with_rescoring': 1,
+        'hnsw_candidate_list_size_for_search': bildsuche.int_var('hnsw_ef_search', 1, 100000),
+    }) }}
 {%- endmacro %}

@@ -2,9 +2,11 @@
 
 The engine is opened once and held for the server's life (and with it the
 store's lock).  Every request gets a fresh engine handle, so nothing a client
-sets outlives its request: the client's settings are applied first, then the
-server's limits (a client may lower them, not raise them), then readonly = 1,
-then the statement passes the policy checks and runs.
+sets outlives its request: the server's vector-search defaults (exact
+re-scored distances, `ef_search` candidates per index search) are applied
+first, then the client's settings (which may replace those defaults), then
+the server's limits (a client may lower them, not raise them), then
+readonly = 1, then the statement passes the policy checks and runs.
 
 ClickHouse reads 0 as "no limit" for every limit setting, so a client's value
 lowers a limit only when it is a positive, finite number; any other value
@@ -45,6 +47,8 @@ class Limits:
     max_result_bytes: int = 256 * 1024 * 1024
     max_memory_usage: int = 2 * 1024 * 1024 * 1024
     max_concurrent: int = 4
+    # Candidates an index search keeps (hnsw_candidate_list_size_for_search).
+    ef_search: int = 256
 
 
 @dataclass
@@ -113,16 +117,26 @@ class ReadOnlyEngine:
             "max_result_bytes": self.limits.max_result_bytes,
             "max_memory_usage": self.limits.max_memory_usage,
         }
+        # BI tools rarely let a user set engine settings: without these, the
+        # neighbour views would answer with the index's bf16 distances.
+        defaults = {
+            "vector_search_with_rescoring": "1",
+            "hnsw_candidate_list_size_for_search": str(self.limits.ef_search),
+        }
         applied = []
         for name, value in requested.items():
             if not SETTING_NAME.match(name):
                 raise EngineError(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
             if name in ("readonly", "result_overflow_mode", "timeout_overflow_mode"):
                 continue
+            if name in defaults:
+                defaults[name] = value
+                continue
             if name in limits:
                 limits[name] = _lowered(limits[name], value)
                 continue
             applied.append((name, value))
+        applied = list(defaults.items()) + applied
         applied += [
             (name, f"{value:g}" if name == "max_execution_time" else str(int(value))) for name, value in limits.items()
         ]

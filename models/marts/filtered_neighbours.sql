@@ -21,24 +21,21 @@
 -- return the k nearest overall and then keep only those that pass).
 -- A photo id that is not in the store gets no rows (as in `neighbours`).
 
-{%- set target_vector = photo_embedding_of(ref('photos'), photo_id) %}
-
 with
+
+{{ target_embedding_alias(ref('photos'), photo_id) }},
 
 final as (
     select
         {{ photo_id }} as target_photo_id,
         candidates.photo_id as photo_id,
         candidates.photo_image_url as photo_image_url,
-        toFloat64({{ vector_distance('candidates.photo_embed', target_vector) }}) as dist,
+        toFloat64({{ vector_distance('candidates.photo_embed', target_search_vector()) }}) as dist,
         toUInt32(row_number() over (order by dist asc, candidates.photo_id asc)) as rank
     from {{ ref('photos') }} as candidates
     where
         candidates.photo_id != {{ photo_id }}
-        and (
-            select count() from {{ ref('photos') }} as known
-            where known.photo_id = {{ photo_id }}
-        ) > 0
+        and notEmpty(target_embed)
         and candidates.photo_id in (
             select photo_filters.photo_id
             from {{ ref('photo_attributes') }} as photo_filters

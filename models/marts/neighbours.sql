@@ -11,19 +11,18 @@
 -- vector index answers: wrapped in an import CTE, or with a where clause
 -- (applied after the index search, leaving fewer than k rows), it is not.
 -- So the table is read here directly and the target dropped from k + 1 rows.
--- A photo id that is not in the store gets no rows: some photo's embedding
--- stands in for the missing one (a scalar subquery of no row would fail the
--- query), and `final` then keeps nothing.
-
-{%- set target_vector = photo_embedding_of(ref('photos'), photo_id) %}
+-- A photo id that is not in the store gets no rows: zeros stand in for its
+-- embedding in the search, and `final` keeps nothing.
 
 with
+
+{{ target_embedding_alias(ref('photos'), photo_id) }},
 
 nearest as (
     select
         candidates.photo_id,
         candidates.photo_image_url,
-        {{ vector_distance('candidates.photo_embed', target_vector) }} as dist
+        {{ vector_distance('candidates.photo_embed', target_search_vector()) }} as dist
     from {{ ref('photos') }} as candidates
     order by dist asc
     limit {{ k }} + 1
@@ -39,10 +38,7 @@ final as (
     from nearest
     where
         photo_id != {{ photo_id }}
-        and (
-            select count() from {{ ref('photos') }} as known
-            where known.photo_id = {{ photo_id }}
-        ) > 0
+        and notEmpty(target_embed)
     order by rank
     limit {{ k }}
 )

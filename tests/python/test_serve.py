@@ -162,6 +162,26 @@ def test_ping_and_query_parameters(served: Served) -> None:
     assert reply.text == "x\\' OR 1=1 --\n"
 
 
+
+def test_neighbour_views_answer_exact_distances_by_default(served: Served) -> None:
+    # The mart's distances are exact (re-scored float32); a BI tool that sets no
+    # engine settings gets the same from the view, not the index's bf16 ones.
+    sql = "SELECT rank, photo_id, dist FROM analytics.neighbours(photo_id = 'p0007', k = 8) ORDER BY rank"
+    exact = {pid: dist for _, pid, dist in served.expected["top_k"]}
+
+    def distances(**settings: str) -> dict[str, float]:
+        reply = post(served, sql, **settings)
+        assert reply.status_code == 200, reply.text
+        return {line.split("\t")[1]: float(line.split("\t")[2]) for line in reply.text.splitlines()}
+
+    by_default = distances()
+    assert by_default.keys() == exact.keys()
+    assert all(abs(by_default[pid] - exact[pid]) < 2e-6 for pid in exact)
+    index_only = distances(vector_search_with_rescoring="0")  # the client's setting wins
+    assert max(abs(index_only[pid] - exact[pid]) for pid in index_only) > 1e-5
+    wider = distances(hnsw_candidate_list_size_for_search="512")
+    assert wider.keys() == exact.keys()
+
 REFUSED = [
     "INSERT INTO raw.photos (photo_id) VALUES ('x')",
     "CREATE TABLE raw.evil (a Int32) ENGINE = Memory",

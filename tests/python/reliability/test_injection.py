@@ -130,12 +130,12 @@ def _integers(store: PayloadStore, values: tuple[str, ...], names: tuple[str, ..
 
 
 def test_integer_vars_take_whole_numbers_only(store: PayloadStore) -> None:
-    _integers(store, QUICK_INTEGERS, ("top_k",))
+    _integers(store, QUICK_INTEGERS, ("top_k", "hnsw_ef_search"))
 
 
 @pytest.mark.full
 def test_integer_vars_take_whole_numbers_only_full(store: PayloadStore) -> None:
-    _integers(store, INTEGERS, ("top_k", "top_keywords"))
+    _integers(store, INTEGERS, ("top_k", "top_keywords", "hnsw_ef_search"))
 
 
 def _checked_vars(store: PayloadStore, cases: list[tuple[str, str, str]]) -> None:
