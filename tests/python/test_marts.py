@@ -156,3 +156,22 @@ def test_parameterized_neighbours_view_equals_exact_search(
     assert [r[0] for r in rows] == [pid for pid, _ in ref.neighbours]
     assert [r[2] for r in rows] == list(range(1, k + 1))
     assert "Name: photo_embed_idx" in explain(store, sql)
+
+
+def test_hnsw_ef_search_reaches_the_engine(built: tuple[SyntheticDataset, Path], tmp_path: Path) -> None:
+    data, store = built
+    try:
+        run_dbt(
+            ["run", "--select", "top_k_neighbours", "--target-path", str(tmp_path)],
+            db_path=store,
+            dbt_vars={"target_photo_id": "p0005", "hnsw_ef_search": 77},
+            quiet=True,
+        )
+        statement = (tmp_path / "run" / "bildsuche" / "models" / "marts" / "top_k_neighbours.sql").read_text()
+        assert "hnsw_candidate_list_size_for_search=77" in statement
+        assert "vector_search_with_rescoring=1" in statement
+        with pytest.raises(DbtRunError, match="var 'hnsw_ef_search' must be a whole number from 1 to 100000"):
+            rebuild_marts(store, target_photo_id="p0005", hnsw_ef_search=0)
+    finally:
+        rebuild_marts(store, target_photo_id="p0005", top_k=10)
+    assert_marts_match(data, store, "p0005", 10)

@@ -162,7 +162,6 @@ def test_ping_and_query_parameters(served: Served) -> None:
     assert reply.text == "x\\' OR 1=1 --\n"
 
 
-
 def test_neighbour_views_answer_exact_distances_by_default(served: Served) -> None:
     # The mart's distances are exact (re-scored float32); a BI tool that sets no
     # engine settings gets the same from the view, not the index's bf16 ones.
@@ -181,6 +180,7 @@ def test_neighbour_views_answer_exact_distances_by_default(served: Served) -> No
     assert max(abs(index_only[pid] - exact[pid]) for pid in index_only) > 1e-5
     wider = distances(hnsw_candidate_list_size_for_search="512")
     assert wider.keys() == exact.keys()
+
 
 REFUSED = [
     "INSERT INTO raw.photos (photo_id) VALUES ('x')",
