@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +24,8 @@ import pyarrow as pa
 from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth import ClipLike
+from measure import machine, median, percentile
+from synth import ClipLike, vectors_array
 
 DEFAULT_CONFIGS = ("none", "bf16,16,128", "bf16,32,128", "bf16,64,256", "f32,32,128", "i8,32,128")
 
@@ -38,51 +37,66 @@ def exact_neighbours(x: np.ndarray, queries: np.ndarray, k: int) -> list[set[int
     return [set(map(int, row)) for row in top]
 
 
-def run_config(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], config: str, k: int) -> dict:
-    client.command("DROP TABLE IF EXISTS bench.photos")
+def load_table(client, x: np.ndarray, granularity: int, table: str = "bench.photos") -> None:
+    """x as one part of `table` (id, photo_embed), in granules of `granularity` rows as `photos` is."""
+    client.command(f"DROP TABLE IF EXISTS {table}")
     client.command(
-        "CREATE TABLE bench.photos (id UInt32, photo_embed Array(Float32)) ENGINE = MergeTree ORDER BY id SETTINGS index_granularity = 32"
+        f"CREATE TABLE {table} (id UInt32, photo_embed Array(Float32)) ENGINE = MergeTree ORDER BY id "
+        f"SETTINGS index_granularity = {int(granularity)}"
     )
-    dim = x.shape[1]
-    for start in range(0, len(x), 8192):
-        chunk = x[start : start + 8192]
-        flat = pa.array(chunk.reshape(-1), type=pa.float32())
-        offsets = pa.array(np.arange(0, (len(chunk) + 1) * dim, dim, dtype=np.int32))
-        client.insert_arrow(
-            "bench.photos",
-            pa.table(
-                {
-                    "id": pa.array(np.arange(start, start + len(chunk), dtype=np.uint32)),
-                    "photo_embed": pa.ListArray.from_arrays(offsets, flat),
-                }
-            ),
-        )
-    client.command("OPTIMIZE TABLE bench.photos FINAL")
+    for start in range(0, len(x), 50_000):
+        chunk = x[start : start + 50_000]
+        ids = pa.array(np.arange(start, start + len(chunk), dtype=np.uint32))
+        client.insert_arrow(table, pa.table({"id": ids, "photo_embed": vectors_array(chunk)}))
+    client.command(f"OPTIMIZE TABLE {table} FINAL")
+
+
+def build_index(client, config: str, dim: int, table: str = "bench.photos") -> float:
+    """Seconds to add and materialize the index `config` (quantization,M,ef_construction) as the post-hook does."""
     started = time.perf_counter()
-    if config != "none":  # "none": brute force, the baseline the index is measured against
-        quant, m, ef = config.split(",")
-        client.command(
-            "ALTER TABLE bench.photos ADD INDEX idx photo_embed TYPE vector_similarity("
-            f"'hnsw', 'cosineDistance', {dim}, '{quant}', {int(m)}, {int(ef)}) GRANULARITY 100000000"
-        )
-        client.command("ALTER TABLE bench.photos MATERIALIZE INDEX idx SETTINGS mutations_sync = 2")
-    build_s = time.perf_counter() - started
+    quant, m, ef = config.split(",")
+    client.command(
+        f"ALTER TABLE {table} ADD INDEX idx photo_embed TYPE vector_similarity("
+        f"'hnsw', 'cosineDistance', {dim}, '{quant}', {int(m)}, {int(ef)}) GRANULARITY 100000000"
+    )
+    client.command(f"ALTER TABLE {table} MATERIALIZE INDEX idx SETTINGS mutations_sync = 2")
+    return time.perf_counter() - started
+
+
+def search(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], k: int, settings: dict) -> dict:
+    """Top-k of each query photo by the literal-vector query; p50/p99 ms and recall@k."""
     latencies, hits = [], 0
     for q, expected in zip(queries, truth, strict=True):
         vector = "[" + ",".join(f"{v:.7g}" for v in x[q]) + "]"
         sql = f"SELECT id FROM bench.photos ORDER BY cosineDistance(photo_embed, {vector}) LIMIT {k + 1}"
         t = time.perf_counter()
-        ids = [r[0] for r in client.query(sql).result_rows]
+        ids = [r[0] for r in client.query(sql, settings=settings).result_rows]
         latencies.append((time.perf_counter() - t) * 1000)
         hits += len(expected & set([i for i in ids if i != q][:k]))
-    latencies.sort()
     return {
-        "config": config,
-        "build_s": round(build_s, 2),
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2),
+        "p50_ms": round(median(latencies), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
         "recall_at_k": round(hits / (k * len(queries)), 4),
     }
+
+
+def run_config(client, x, queries, truth, config: str, k: int, efs: list[int], rescoring: bool) -> list[dict]:
+    load_table(client, x, 32)
+    build_s = build_index(client, config, x.shape[1]) if config != "none" else 0.0  # none: brute force
+    rows = []
+    for ef in efs if config != "none" else [0]:
+        settings = {"vector_search_with_rescoring": int(rescoring)}
+        if ef:
+            settings["hnsw_candidate_list_size_for_search"] = ef
+        rows.append(
+            {
+                "config": config,
+                "ef_search": ef,
+                "build_s": round(build_s, 2),
+                **search(client, x, queries, truth, k, settings),
+            }
+        )
+    return rows
 
 
 def main() -> None:
@@ -95,9 +109,18 @@ def main() -> None:
     parser.add_argument(
         "--configs", nargs="*", default=list(DEFAULT_CONFIGS), help="quantization,M,ef_construction, or none"
     )
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        nargs="*",
+        default=[0],
+        help="hnsw_candidate_list_size_for_search values (0: engine default, 256)",
+    )
+    parser.add_argument("--rescoring", action="store_true", help="re-score with float32 (as the marts query)")
     parser.add_argument("--json", type=Path, help="write the results here as well")
     args = parser.parse_args()
 
+    host = machine()
     x = ClipLike(args.n, args.dim, seed=1).all()
     rng = np.random.default_rng(2)
     queries = rng.choice(args.n, size=args.queries, replace=False)
@@ -108,21 +131,28 @@ def main() -> None:
         with connect(store) as client:
             client.command("CREATE DATABASE IF NOT EXISTS bench")
             for config in args.configs:
-                runs = [run_config(client, x, queries, truth, config, args.k) for _ in range(args.repeats)]
+                runs = [
+                    run_config(client, x, queries, truth, config, args.k, args.ef_search, args.rescoring)
+                    for _ in range(args.repeats)
+                ]
                 keys = ("build_s", "p50_ms", "p99_ms", "recall_at_k")  # the HNSW build is not deterministic
-                results.append({"config": config, **{key: statistics.median(r[key] for r in runs) for key in keys}})
-                print(json.dumps(results[-1]), flush=True)
+                for same in zip(*runs, strict=True):
+                    results.append({**same[0], **{key: median([r[key] for r in same]) for key in keys}})
+                    print(json.dumps(results[-1]), flush=True)
     finally:
         shutil.rmtree(store, ignore_errors=True)
     print(
-        f"\nmachine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores; "
-        f"n={args.n}, dim={args.dim}, queries={args.queries}, k={args.k}, repeats={args.repeats}"
+        f"\nmachine: {host}; "
+        f"n={args.n}, dim={args.dim}, queries={args.queries}, k={args.k}, repeats={args.repeats}, "
+        f"re-scoring {'on' if args.rescoring else 'off'}"
     )
-    print("| quantization,M,ef_construction | index build s | p50 ms | p99 ms | recall@10 |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| quantization,M,ef_construction | ef_search | index build s | p50 ms | p99 ms | recall@10 |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in results:
+        ef = r["ef_search"] or ("–" if r["config"] == "none" else "256 (default)")
         print(
-            f"| {r['config']} | {r['build_s']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['recall_at_k']:.4f} |"
+            f"| {r['config']} | {ef} | {r['build_s']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['recall_at_k']:.4f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -25,7 +25,9 @@ HERE = Path(__file__).resolve().parent
 def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
     if quick:
         return [
-            ["hnsw_params.py", "--n", "2000", "--queries", "20", "--repeats", "1", "--configs", "none", "bf16,32,128"],
+            ["hnsw_params.py", "--n", "2000", "--queries", "20", "--repeats", "1", "--configs", "none", "bf16,32,128",
+             "--ef-search", "64", "256", "--rescoring"],
+            ["granules.py", "--n", "2000", "--queries", "10", "--rounds", "1", "--granularities", "256", "32"],
             ["embed_throughput.py", "--images", "16", "--repeats", "1", "--architecture", "tiny"],
             ["load_throughput.py", "--photos", "2000", "--conversions", "100000", "--repeats", "1"],
             ["dbt_build.py", "--photos", "2000", "--conversions", "20000", "--repeats", "1", "--keep", str(store)],
@@ -37,6 +39,9 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ]  # fmt: skip
     suite = [
         ["hnsw_params.py", "--n", "25000", "--queries", "200", "--repeats", "3"],
+        ["hnsw_params.py", "--n", "100000", "--queries", "100", "--repeats", "1", "--configs", "bf16,32,128",
+         "f32,32,128", "--ef-search", "256", "512", "1024", "--rescoring"],
+        ["granules.py", "--n", "25000", "--queries", "200", "--rounds", "3"],
         ["embed_throughput.py", "--images", "256", "--repeats", "3"],
         ["load_throughput.py", "--photos", "25000", "--conversions", "12000000", "--repeats", "3"],
         ["dbt_build.py", "--photos", "25000", "--conversions", "12000000", "--repeats", "3", "--keep", str(store)],
