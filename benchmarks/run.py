@@ -56,8 +56,9 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         suite += [
             ["dbt_build.py", "--photos", "1000000", "--conversions", "12000000", "--repeats", "1",
              "--exclude", "photo_neighbours+", "--keep", str(big)],
-            ["topk_queries.py", "--store", str(big), "--queries", "200", "--exact-queries", "20"],
-            ["filtered_topk.py", "--store", str(big), "--queries", "50"],
+            ["topk_queries.py", "--store", str(big), "--queries", "200", "--exact-queries", "20",
+             "--ef-search", "256", "512", "1024", "2048", "--usearch-ef-search", "128", "256", "512", "1024"],
+            ["filtered_topk.py", "--store", str(big), "--queries", "50", "--ef-search", "1024"],
         ]  # fmt: skip
     return suite
 

@@ -159,3 +159,24 @@ def write_conversions(directory: Path, rows: int, photos: int, *, chunk: int = 1
                     schema=schema,
                 )
             )
+
+
+def neighbour_profile(n: int, queries: int = 200, ranks: tuple[int, ...] = (1, 10, 50, 500)) -> dict[int, float]:
+    """Mean cosine similarity of a vector to its r-th nearest other vector, for each rank r.
+
+    How close the 10th nearest is to the 1st says how hard the data is for a graph
+    index: near-ties need many candidates (a large ef_search) to be told apart.
+    """
+    x = ClipLike(n).all()
+    sims = x[:queries] @ x.T
+    sims[np.arange(queries), np.arange(queries)] = -np.inf
+    ordered = -np.sort(-sims, axis=1)
+    return {r: float(ordered[:, r - 1].mean()) for r in ranks}
+
+
+if __name__ == "__main__":
+    import sys
+
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    for rank, cosine in neighbour_profile(size).items():
+        print(f"{size:,} CLIP-shaped vectors: mean cosine to the nearest #{rank}: {cosine:.3f}")
