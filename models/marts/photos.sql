@@ -11,9 +11,9 @@
 -- Small granules: a re-scored index search (vector_search_with_rescoring)
 -- reads every granule that holds a candidate, and at 2 KiB per vector the
 -- default granules hold about 5,000 rows each, so 11 candidates meant reading
--- most of the table. 32 rows a granule (64 KiB): top-10 at 25k took 4.5 ms
--- against 6.4 ms with 256 and about 3x that with the default
--- (docs/benchmarks.md, "small granules for re-scoring").
+-- most of the table. 32 rows a granule (64 KiB): re-scored top-10 at 25k
+-- took 5.7 ms against 8.5 ms with 256 and 24 ms with the default
+-- (benchmarks/granules.py, docs/benchmarks.md).
 
 with
 
