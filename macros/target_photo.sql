@@ -51,11 +51,11 @@
         the embedding of photo `photo_id` (an SQL expression) in `photos_relation`,
         read by one primary-key lookup, or an empty array when the photo is not
         there (`any` over no row gives the default where a plain scalar subquery
-        of no row would fail the whole query). One subquery: it used to take two
-        more (a stand-in photo and a count), which cost 2.4 ms a query. -#}
+        of no row would fail the whole query). One subquery: two more (a stand-in
+        photo and a count) took the view from 9.5 to 12.7 ms at 25k photos. -#}
 {% macro target_embedding_alias(photos_relation, photo_id) -%}
-(select any(target_photos.photo_embed) from {{ photos_relation }} as target_photos
-    where target_photos.photo_id = {{ photo_id }}) as target_embed
+    (select any(target_photos.photo_embed) from {{ photos_relation }} as target_photos
+        where target_photos.photo_id = {{ photo_id }}) as target_embed
 {%- endmacro %}
 
 {#- The vector to search with: `target_embed`, or zeros of the embedding length
@@ -63,5 +63,5 @@
         the views keep no row: they require `notEmpty(target_embed)`). A constant,
         so the vector index still answers the search. -#}
 {% macro target_search_vector() -%}
-arrayResize(target_embed, {{ bildsuche.int_var('embedding_dim', 1, 16384) }})
+    arrayResize(target_embed, {{ bildsuche.int_var('embedding_dim', 1, 16384) }})
 {%- endmacro %}
