@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import machine, median, percentile
+from measure import machine, median, percentile, timed_each
 from synth import FILTER_COUNTRIES
 from topk_queries import K, read_vectors
 
@@ -59,14 +58,12 @@ def run(
     truth: list[set[int]],
 ) -> dict:
     client.query(sql, parameters={"p": ids[int(queries[0])], "c": country}, settings=settings)  # warm
-    latencies, hits, returned = [], 0, 0
-    for q, expected in zip(queries, truth, strict=True):
-        started = time.perf_counter()
-        rows = client.query(sql, parameters={"p": ids[int(q)], "c": country}, settings=settings).result_rows
-        latencies.append((time.perf_counter() - started) * 1000)
-        found = {position[r[0]] for r in rows}
-        hits += len(expected & found)
-        returned += len(rows)
+    latencies, answers = timed_each(
+        lambda q: client.query(sql, parameters={"p": ids[int(q)], "c": country}, settings=settings).result_rows,
+        queries,
+    )
+    hits = sum(len(expected & {position[r[0]] for r in rows}) for expected, rows in zip(truth, answers, strict=True))
+    returned = sum(len(rows) for rows in answers)
     return {
         "p50_ms": round(median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),

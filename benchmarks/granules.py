@@ -18,7 +18,6 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hnsw_params import build_index, load_table
-from measure import machine, median
+from measure import machine, median, timed_each, vector_literal
 from synth import ClipLike
 
 CONFIG = "bf16,32,128"  # the project's index (hnsw_quantization, hnsw_m, hnsw_ef_construction)
@@ -44,7 +43,7 @@ def main() -> None:
     host = machine()
     x = ClipLike(args.n).all()
     queries = np.random.default_rng(2).choice(args.n, size=args.queries, replace=False)
-    vectors = ["[" + ",".join(f"{v:.7g}" for v in x[q]) + "]" for q in queries]
+    vectors = [vector_literal(x[q]) for q in queries]
     store = Path(tempfile.mkdtemp(prefix="bildsuche-granules-"))
     p50s: dict[int, list[float]] = {g: [] for g in args.granularities}
     answers: dict[int, list[list[int]]] = {}
@@ -55,18 +54,15 @@ def main() -> None:
                 load_table(client, x, g, f"bench.photos_{g}")
                 build_index(client, CONFIG, x.shape[1], f"bench.photos_{g}")
             settings = {"vector_search_with_rescoring": 1}
+            sql = "SELECT id FROM bench.photos_{g} ORDER BY cosineDistance(photo_embed, {v}) LIMIT 11"
             for _ in range(args.rounds):
                 for g in args.granularities:
-                    sql = "SELECT id FROM bench.photos_{g} ORDER BY cosineDistance(photo_embed, {v}) LIMIT 11"
                     client.query(sql.format(g=g, v=vectors[0]), settings=settings)  # warm: index into memory
-                    latencies, found = [], []
-                    for vector in vectors:
-                        started = time.perf_counter()
-                        rows = client.query(sql.format(g=g, v=vector), settings=settings).result_rows
-                        latencies.append((time.perf_counter() - started) * 1000)
-                        found.append([r[0] for r in rows])
+                    latencies, found = timed_each(
+                        lambda v, g=g: client.query(sql.format(g=g, v=v), settings=settings).result_rows, vectors
+                    )
                     p50s[g].append(median(latencies))
-                    answers[g] = found
+                    answers[g] = [[r[0] for r in rows] for rows in found]
     finally:
         shutil.rmtree(store, ignore_errors=True)
     first = args.granularities[0]

@@ -24,7 +24,7 @@ import pyarrow as pa
 from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import machine, median, percentile
+from measure import machine, median, percentile, timed_each, vector_literal
 from synth import ClipLike, vectors_array
 
 DEFAULT_CONFIGS = ("none", "bf16,16,128", "bf16,32,128", "bf16,64,256", "f32,32,128", "i8,32,128")
@@ -65,14 +65,15 @@ def build_index(client, config: str, dim: int, table: str = "bench.photos") -> f
 
 def search(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], k: int, settings: dict) -> dict:
     """Top-k of each query photo by the literal-vector query; p50/p99 ms and recall@k."""
-    latencies, hits = [], 0
-    for q, expected in zip(queries, truth, strict=True):
-        vector = "[" + ",".join(f"{v:.7g}" for v in x[q]) + "]"
-        sql = f"SELECT id FROM bench.photos ORDER BY cosineDistance(photo_embed, {vector}) LIMIT {k + 1}"
-        t = time.perf_counter()
-        ids = [r[0] for r in client.query(sql, settings=settings).result_rows]
-        latencies.append((time.perf_counter() - t) * 1000)
-        hits += len(expected & set([i for i in ids if i != q][:k]))
+    statements = [
+        f"SELECT id FROM bench.photos ORDER BY cosineDistance(photo_embed, {vector_literal(x[q])}) LIMIT {k + 1}"
+        for q in queries
+    ]
+    latencies, answers = timed_each(lambda sql: client.query(sql, settings=settings).result_rows, statements)
+    hits = sum(
+        len(expected & set([r[0] for r in rows if r[0] != q][:k]))
+        for q, expected, rows in zip(queries, truth, answers, strict=True)
+    )
     return {
         "p50_ms": round(median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),

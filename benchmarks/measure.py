@@ -8,8 +8,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -36,6 +41,21 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> Timed:
     if process.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed ({process.returncode}):\n{output[-3000:]}")
     return Timed(seconds, usage.ru_maxrss / 1024, output)
+
+
+def timed_each(call: Callable[[T], R], items: Iterable[T]) -> tuple[list[float], list[R]]:
+    """``call`` on each item in turn: the wall time of each call in ms, and what each returned."""
+    latencies, results = [], []
+    for item in items:
+        started = time.perf_counter()
+        results.append(call(item))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies, results
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """A vector as the SQL array literal a script would send (7 significant digits: float32's)."""
+    return "[" + ",".join(f"{v:.7g}" for v in vector) + "]"
 
 
 def percentile(values: list[float], q: float) -> float:

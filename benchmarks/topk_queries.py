@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import machine, median, percentile
+from measure import machine, median, percentile, timed_each, vector_literal
 
 K = 10
 SETTINGS = {"vector_search_with_rescoring": 1}
@@ -70,12 +70,11 @@ def summary(label: str, latencies: list[float], hits: int, queries: int, **extra
 def timed_search(search: Callable[[int], list[int]], queries: np.ndarray, truth: list[set[int]]) -> tuple[list, int]:
     for q in queries[:3]:
         search(int(q))  # warm: the index is read into memory on first use
-    latencies, hits = [], 0
-    for q, expected in zip(queries, truth, strict=True):
-        started = time.perf_counter()
-        found = search(int(q))
-        latencies.append((time.perf_counter() - started) * 1000)
-        hits += len(expected & set([i for i in found if i != q][:K]))
+    latencies, answers = timed_each(search, [int(q) for q in queries])
+    hits = sum(
+        len(expected & set([i for i in found if i != q][:K]))
+        for q, expected, found in zip(queries, truth, answers, strict=True)
+    )
     return latencies, hits
 
 
@@ -120,8 +119,10 @@ def engine_rows(
         settings = {**SETTINGS, "hnsw_candidate_list_size_for_search": ef}
 
         def literal(q: int) -> list[int]:
-            vector = "[" + ",".join(f"{v:.7g}" for v in x[q]) + "]"
-            sql = f"SELECT photo_id FROM analytics.photos ORDER BY cosineDistance(photo_embed, {vector}) LIMIT 11"
+            sql = (
+                "SELECT photo_id FROM analytics.photos "
+                f"ORDER BY cosineDistance(photo_embed, {vector_literal(x[q])}) LIMIT 11"
+            )
             return [position[r[0]] for r in client.query(sql, settings=settings).result_rows]
 
         def parameter(q: int) -> list[int]:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from dbt.adapters.chdb.engine import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import machine, median
+from measure import machine, median, timed_each, vector_literal
 
 SETTINGS = {"vector_search_with_rescoring": 1}
 LOOKUP = "(SELECT any(t.photo_embed) FROM analytics.photos AS t WHERE t.photo_id = {p:String})"
@@ -48,7 +49,7 @@ def main() -> None:
             ).result_rows
         ]
         vectors = {
-            pid: "[" + ",".join(f"{v:.7g}" for v in embed) + "]"
+            pid: vector_literal(embed)
             for pid, embed in client.query(
                 "SELECT photo_id, photo_embed FROM analytics.photos WHERE photo_id IN {ids:Array(String)}",
                 parameters={"ids": ids},
@@ -79,16 +80,17 @@ def main() -> None:
                 {"p": pid},
             ),
         }
+
+        def ask(statement: tuple[str, dict]) -> Sequence[Sequence[Any]]:
+            return client.query(statement[0], parameters=statement[1], settings=SETTINGS).result_rows
+
         p50s: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(args.rounds):
             for name, step in steps.items():
-                client.query(*step(ids[0]), settings=SETTINGS)  # warm
-                latencies = []
-                for pid in ids:
-                    sql, parameters = step(pid)
-                    started = time.perf_counter()
-                    assert client.query(sql, parameters=parameters, settings=SETTINGS).result_rows
-                    latencies.append((time.perf_counter() - started) * 1000)
+                statements = [step(pid) for pid in ids]
+                ask(statements[0])  # warm
+                latencies, answers = timed_each(ask, statements)
+                assert all(answers)
                 p50s[name].append(median(latencies))
     rows = [{"step": name, "p50_ms": round(median(values), 2)} for name, values in p50s.items()]
     for row in rows:
