@@ -26,6 +26,8 @@ from dbt.adapters.chdb.engine import connect
 from hnsw_params import clip_like
 
 SOURCE = "select photo_id, photo_embed from bench.photos"
+TARGET = neighbours.Target("bench", "photo_neighbours", "bench.photo_neighbours", "bench.photo_neighbours__new")
+COLUMNS = neighbours.Columns("photo_id", "photo_embed")
 
 
 def insert(client, ids: list[str], x: np.ndarray) -> None:  # type: ignore[no-untyped-def]
@@ -69,10 +71,10 @@ def run_once(n: int, new_percent: float, k: int, seed: int) -> dict[str, float]:
             " engine = MergeTree order by photo_id"
         )
         insert(client, ids[:first], x[:first])
-        full = neighbours.refresh(client, SOURCE, "bench", "photo_neighbours", k)
+        full = neighbours.refresh(client, SOURCE, TARGET, k, COLUMNS)
         insert(client, ids[first:], x[first:])
-        incremental = neighbours.refresh(client, SOURCE, "bench", "photo_neighbours", k)
-        unchanged = neighbours.refresh(client, SOURCE, "bench", "photo_neighbours", k)
+        incremental = neighbours.refresh(client, SOURCE, TARGET, k, COLUMNS)
+        unchanged = neighbours.refresh(client, SOURCE, TARGET, k, COLUMNS)
         result = {
             "full_s": full.seconds,
             "incremental_s": incremental.seconds,

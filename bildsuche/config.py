@@ -1,14 +1,27 @@
-"""Where things live: the project directory, the embedded store, model caches.
+"""Where things live: the dbt project, the data folder, the embedded store, and the
+project's own defaults.
 
-Every tool (dbt through profiles.yml, python_embed, seeds_loader, the demo)
-reads the same environment variables, so one `BILDSUCHE_DB_PATH` points them
-all at one store.
+Every tool reads the same environment variables, and profiles.yml (which dbt
+reads) computes the store path by the same rule, so that dbt and the Python
+tools always open one store:
+
+* ``BILDSUCHE_DB_PATH``: the store directory;
+* else ``$BILDSUCHE_DATA_DIR/bildsuche.chdb``;
+* else ``data/bildsuche.chdb``.
+
+A relative path is taken from the current directory, as dbt takes it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bildsuche.errors import UsageError
 
 DB_PATH_ENV = "BILDSUCHE_DB_PATH"
 PROJECT_DIR_ENV = "BILDSUCHE_PROJECT_DIR"
@@ -18,34 +31,71 @@ DATA_DIR_ENV = "BILDSUCHE_DATA_DIR"
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 TARGETS = ("embedded", "clickhouse", "myscale")
+DEFAULT_DATA_DIR = "data"
+STORE_NAME = "bildsuche.chdb"
+PROJECT_FILE = "dbt_project.yml"
+# Where setup.py puts the dbt project inside an installed package.
+PACKAGED_PROJECT = Path(__file__).resolve().parent / "project"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "")
+    if not value.strip():
+        return None
+    return Path(os.path.abspath(os.path.expanduser(value.strip())))
 
 
 def project_dir() -> Path:
     """The dbt project: $BILDSUCHE_PROJECT_DIR, else the checkout this package sits in,
-    else the current directory when it holds dbt_project.yml."""
-    env = os.environ.get(PROJECT_DIR_ENV)
-    if env:
-        return Path(env).resolve()
+    else the copy an installed package carries.  Raises UsageError when none holds a
+    dbt_project.yml."""
+    env = _env_path(PROJECT_DIR_ENV)
+    if env is not None:
+        if not (env / PROJECT_FILE).is_file():
+            raise UsageError(f"{PROJECT_DIR_ENV}={env} holds no {PROJECT_FILE}: point it at the bildsuche dbt project")
+        return env
     checkout = Path(__file__).resolve().parents[1]
-    if (checkout / "dbt_project.yml").is_file():
-        return checkout
-    return Path.cwd()
+    for candidate in (checkout, PACKAGED_PROJECT):
+        if (candidate / PROJECT_FILE).is_file() and (candidate / "models").is_dir():
+            return candidate
+    raise UsageError(
+        f"no bildsuche dbt project found (looked in {checkout} and {PACKAGED_PROJECT}): "
+        f"set {PROJECT_DIR_ENV} to a folder holding {PROJECT_FILE}, or reinstall bildsuche"
+    )
+
+
+def project_is_packaged(project: Path | None = None) -> bool:
+    """Whether the project is the installed package's copy, which dbt must not write into."""
+    return (project or project_dir()).resolve() == PACKAGED_PROJECT
 
 
 def data_dir() -> Path:
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env).resolve() if env else project_dir() / "data"
+    return _env_path(DATA_DIR_ENV) or Path(os.path.abspath(DEFAULT_DATA_DIR))
 
 
 def db_path() -> Path:
-    """The embedded store directory (relative values are taken from the project dir,
-    as dbt, run there, takes them)."""
-    env = os.environ.get(DB_PATH_ENV)
-    if env:
-        path = Path(env).expanduser()
-        return path if path.is_absolute() else (project_dir() / path)
-    return data_dir() / "bildsuche.chdb"
+    """The embedded store directory."""
+    return _env_path(DB_PATH_ENV) or data_dir() / STORE_NAME
 
 
 def default_target() -> str:
-    return os.environ.get(TARGET_ENV, "embedded")
+    return os.environ.get(TARGET_ENV, "").strip() or "embedded"
+
+
+@functools.cache
+def _project_vars(project: Path) -> dict[str, Any]:
+    with (project / PROJECT_FILE).open(encoding="utf-8") as file:
+        return dict(yaml.safe_load(file).get("vars") or {})
+
+
+def project_var(name: str) -> Any:
+    """The default of a dbt var, as dbt_project.yml sets it: the one home of such defaults."""
+    try:
+        return _project_vars(project_dir())[name]
+    except KeyError:
+        raise UsageError(f"dbt_project.yml sets no var {name!r}") from None
+
+
+def default_ef_search() -> int:
+    """Candidates an index search keeps unless told otherwise (var `hnsw_ef_search`)."""
+    return int(project_var("hnsw_ef_search"))

@@ -64,6 +64,11 @@ def run_dbt(
     if quiet:
         argv = ["--quiet", *argv]
     env = {config.DB_PATH_ENV: str(db_path)} if db_path else {}
+    if config.project_is_packaged(project):
+        # An installed package's project is no place for dbt's artifacts and logs.
+        work = config.data_dir() / "dbt"
+        env.setdefault("DBT_TARGET_PATH", os.environ.get("DBT_TARGET_PATH") or str(work / "target"))
+        env.setdefault("DBT_LOG_PATH", os.environ.get("DBT_LOG_PATH") or str(work / "logs"))
     with environment(env):
         result = dbtRunner().invoke(argv, **options)
     if result.success:

@@ -1,4 +1,5 @@
-"""The offline end-to-end run: sample photos -> CLIP -> parquet -> raw tables -> dbt build -> marts."""
+"""The offline end-to-end run, on the path users take with their own data:
+`bildsuche build sample` -> `bildsuche load` -> `dbt build` -> the marts."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ import pandas as pd
 from bildsuche import config
 from bildsuche.dbt import run_dbt
 from bildsuche.store import client_for
+from python_embed.build import build
 from python_embed.demo_model import DEMO_MODEL, resolve_model
 from python_embed.embedder import ClipEmbedder
-from python_embed.pipeline import embed_all
-from python_embed.sample import generate_sample
-from python_embed.writer import write_dataset
+from python_embed.sources import SAMPLE
 from seeds_loader import load
 
 MARTS = ("top_k_neighbours", "conversions_per_candidate", "keyword_breakdown")
@@ -34,6 +34,7 @@ Step = Callable[[str], None]
 class DemoResult:
     store: Path
     dataset: Path
+    source: str
     model: str
     model_is_demo: bool
     photos: int
@@ -43,7 +44,7 @@ class DemoResult:
 
 def demo_store() -> Path:
     """$BILDSUCHE_DB_PATH when set, else a store of the demo's own beside the default one."""
-    return config.db_path() if os.environ.get(config.DB_PATH_ENV) else config.data_dir() / "demo.chdb"
+    return config.db_path() if os.environ.get(config.DB_PATH_ENV, "").strip() else config.data_dir() / "demo.chdb"
 
 
 def read_marts(store: Path) -> dict[str, pd.DataFrame]:
@@ -63,29 +64,26 @@ def run_demo(
 ) -> DemoResult:
     say = step or (lambda _msg: None)
     store = store or demo_store()
-    work = config.data_dir() / "demo"
-    say(f"generating {photos} sample photos")
-    sample = generate_sample(work / "images", photos=photos)
+    dataset = config.data_dir() / "demo" / "dataset"
+    source = f"{SAMPLE}:{photos}"
     model_path = resolve_model(model or DEMO_MODEL)
-    say(f"embedding with CLIP model {model_path}")
-    embedder = ClipEmbedder(model_path)
-    embedded = embed_all(sample.photos, embedder)
-    dataset = work / "dataset"
-    write_dataset(dataset, embedded.photos, embedded.embeddings, embedder.name, sample.conversions, embedded.failures)
-    say(f"loading {dataset} into {store}")
+    say(f"bildsuche build {source} --out {dataset} (CLIP model {model_path})")
+    built = build(source, dataset, lambda: ClipEmbedder(model_path))
+    say(f"bildsuche load {dataset} into {store}")
     with client_for("embedded", path=store) as client:
-        report = load(client, dataset, dim=embedder.dim)
+        loaded = load(client, dataset)
     say("dbt build")
-    dbt_vars: dict[str, Any] = {"top_k": top_k, "embedding_dim": embedder.dim}
+    dbt_vars: dict[str, Any] = {"top_k": top_k}
     if target_photo_id:
         dbt_vars["target_photo_id"] = target_photo_id
     run_dbt(["build"], db_path=store, dbt_vars=dbt_vars, quiet=dbt_quiet)
     return DemoResult(
         store=store,
         dataset=dataset,
-        model=embedder.name,
-        model_is_demo=embedder.is_demo,
-        photos=report.rows.get("photos", 0),
-        conversions=report.rows.get("conversions", 0),
+        source=source,
+        model=built.model,
+        model_is_demo=built.model_is_demo,
+        photos=loaded.rows.get("photos", 0),
+        conversions=loaded.rows.get("conversions", 0),
         marts=read_marts(store),
     )

@@ -1,4 +1,8 @@
-"""Clients on the targets of profiles.yml, configured from the same variables."""
+"""Clients on the targets of profiles.yml, configured from the same variables.
+
+The embedded store is opened through the chdb dbt plugin's engine module,
+which imports no dbt; its errors gain the application's hints here.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,28 @@ from pathlib import Path
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from dbt.adapters.chdb.engine import StoreError, connect
+from dbt.adapters.chdb.engine import StoreError, StoreLockedError, connect, openable
 
 from bildsuche import config
 from bildsuche.errors import StoreUnavailableError, UsageError
+
+LOCK_HINT = f"`bildsuche serve` holds its store while it runs; {config.DB_PATH_ENV} names another store"
+
+
+def _unavailable(exc: StoreError) -> StoreUnavailableError:
+    hint = f" ({LOCK_HINT})" if isinstance(exc, StoreLockedError) else ""
+    return StoreUnavailableError(f"{exc}{hint}")
+
+
+def claim_store(path: Path) -> Path:
+    """The resolved directory of an existing embedded store that no other process holds."""
+    try:
+        store = openable(path)
+    except StoreError as exc:
+        raise _unavailable(exc) from exc
+    if not (store / "metadata").is_dir():
+        raise StoreUnavailableError(f"{store} holds no embedded store (run `bildsuche demo` or dbt first)")
+    return store
 
 
 def open_client(target: str | None = None, *, path: Path | None = None) -> Client:
@@ -23,7 +45,7 @@ def open_client(target: str | None = None, *, path: Path | None = None) -> Clien
         try:
             return connect(path or config.db_path())
         except StoreError as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+            raise _unavailable(exc) from exc
     if name not in config.TARGETS:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(config.TARGETS)}")
     prefix = "CLICKHOUSE" if name == "clickhouse" else "MYSCALE"

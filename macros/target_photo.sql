@@ -59,9 +59,10 @@
 {%- endmacro %}
 
 {#- The vector to search with: `target_embed`, or zeros of the embedding length
-        for a photo that is not in the store (every distance then NaN or 1, and
-        the views keep no row: they require `notEmpty(target_embed)`). A constant,
-        so the vector index still answers the search. -#}
-{% macro target_search_vector() -%}
-    arrayResize(target_embed, {{ bildsuche.int_var('embedding_dim', 1, 16384) }})
+        (read from `photos_relation`) for a photo that is not in the store (every
+        distance then NaN or 1, and the views keep no row: they require
+        `notEmpty(target_embed)`). A constant, so the vector index still answers
+        the search. -#}
+{% macro target_search_vector(photos_relation) -%}
+    arrayResize(target_embed, {{ bildsuche.embedding_dim(photos_relation) }})
 {%- endmacro %}

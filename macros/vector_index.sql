@@ -17,7 +17,7 @@
         statements (ClickHouse takes one statement per request) and leaves no hook SQL. -#}
 {% macro clickhouse__vector_index(relation, column, name) -%}
     {%- set params = [
-            "'hnsw'", "'cosineDistance'", bildsuche.int_var('embedding_dim', 1, 16384),
+            "'hnsw'", "'cosineDistance'", bildsuche.embedding_dim(relation, column),
             bildsuche.sql_string(var('hnsw_quantization')),
             bildsuche.int_var('hnsw_m', 2, 1024),
             bildsuche.int_var('hnsw_ef_construction', 2, 65536)] -%}
@@ -38,6 +38,22 @@
             "alter table " ~ relation ~ " add vector index " ~ adapter.quote(name)
             ~ " " ~ adapter.quote(column) ~ " type MSTG('metric_type=Cosine')") %}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The length of the vectors in `column` of `relation`, read from its first row:
+        the data records its dimension (0 while dbt parses). -#}
+{% macro embedding_dim(relation, column='photo_embed') -%}
+    {%- if not execute -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set found = run_query(
+            "select length(" ~ adapter.quote(column) ~ ") from " ~ relation ~ " limit 1") -%}
+    {%- if found.rows | length == 0 or (found.columns[0].values()[0] | int) == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "no vectors in " ~ relation ~ "." ~ column ~ " to take their dimension from: load photos first") }}
+    {%- endif -%}
+    {{ return(found.columns[0].values()[0] | int) }}
 {%- endmacro %}
 
 

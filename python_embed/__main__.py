@@ -1,5 +1,7 @@
+"""`python -m python_embed build | query`: the bildsuche command line's commands of this folder."""
+
 import sys
 
-from python_embed.cli import main
+from bildsuche.cli import module_main
 
-sys.exit(main())
+sys.exit(module_main("python_embed", ("build", "query")))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bildsuche.dataset import CACHE_DIR, CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE
 from bildsuche.errors import InputDataError, UsageError
 from python_embed.checkpoint import Checkpoint
 from python_embed.embedder import ClipEmbedder
@@ -23,17 +24,7 @@ from python_embed.fetch import FetchConfig, Fetcher, ImageCache
 from python_embed.pipeline import Progress, StageTimes, embed_sources
 from python_embed.sources import PATH_COLUMN, embedded_only, read_source
 from python_embed.types import Embeddings, Failure, PhotoSource
-from python_embed.writer import (
-    CONVERSIONS_FILE,
-    FAILURES_FILE,
-    PHOTOS_FILE,
-    failures_table,
-    stale_parts,
-    with_model,
-    write_all,
-)
-
-CACHE_DIR = ".bildsuche-cache"
+from python_embed.writer import failures_table, stale_parts, with_model, write_all
 
 
 @dataclass

@@ -9,7 +9,6 @@ assembled from the shards, then the folder is removed.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -17,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bildsuche import files
 from bildsuche.errors import OutputError, UsageError
 from python_embed.types import Embeddings, PhotoSource
-from python_embed.writer import write_atomic
+from python_embed.writer import parquet
 
 STATE_DIR = ".bildsuche-build"
 STATE_FILE = "state.json"
@@ -41,7 +41,7 @@ class Checkpoint:
                         f"{previous.get('model')!r}; finish it with the same source and model, or pass --restart"
                     )
             self.dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.dir.glob(".*.tmp"):
+            for stale in files.stale_parts(self.dir):
                 stale.unlink(missing_ok=True)
             _write_state(state_file, state)
         except OSError as exc:
@@ -68,7 +68,7 @@ class Checkpoint:
                 "photo_embed": pa.ListArray.from_arrays(offsets, pa.array(embeddings.reshape(-1), pa.float32())),
             }
         )
-        write_atomic(table, self.dir / f"shard-{self._next:06d}.parquet")
+        files.write_file(self.dir / f"shard-{self._next:06d}.parquet", parquet(table))
         self._next += 1
 
     def embeddings(self) -> pa.Table:
@@ -94,7 +94,5 @@ def _read_state(path: Path) -> dict[str, str]:
 
 
 def _write_state(path: Path, state: dict[str, str]) -> None:
-    """Beside, then renamed: a process killed here leaves the old state or the new one, never half."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(tmp, path)
+    # Whole or not at all: a process killed here leaves the old state or the new one, never half.
+    files.write_text(path, json.dumps(state))

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import random
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
+from bildsuche import files
 from bildsuche.errors import OutputError
 
 THUMBNAIL_QUERY = "q=75&fm=jpg&w=200&fit=max"
@@ -76,18 +75,9 @@ class ImageCache:
         """Store ``data``; raises OutputError when the cache cannot be written (disk full, read-only)."""
         path = self.path_for(url)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-        except OSError as exc:
-            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise OutputError(f"cannot write to the download cache {self.root}: {exc.strerror or exc}") from exc
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            files.write_file(path, lambda tmp: tmp.write_bytes(data))
+        except OutputError as exc:
+            raise OutputError(f"cannot write to the download cache {self.root}: {exc}") from exc
         return path
 
 

@@ -1,6 +1,7 @@
 """Photo metadata from every kind of source, as Arrow tables.
 
-- ``sample``: the built-in sample (local JPEGs, conversions with keywords);
+- ``sample`` (or ``sample:N`` for N photos): the built-in sample (local JPEGs,
+  conversions with keywords);
 - an Unsplash Lite release, zipped or unpacked;
 - the tutorial's published parquet (`photos-all.parquet`, `conversions-all.parquet`),
   as local files, or ``hf:myscale/unsplash-examples`` through `datasets` when online;
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from bildsuche.errors import InputDataError, UsageError
 
 SAMPLE = "sample"
+MAX_SAMPLE = 100_000
 HF_PREFIX = "hf:"
 PATH_COLUMN = "_local_path"
 TUTORIAL_PHOTOS = ("photos-all.parquet", "photos.parquet")
@@ -33,10 +35,12 @@ class SourceData:
     model: str | None = None  # the model of embeddings the source already carries
 
 
-def _sample(work_dir: Path) -> SourceData:
+def _sample(work_dir: Path, count: str) -> SourceData:
     from python_embed.sample import generate_sample
 
-    sample = generate_sample(work_dir / "sample-images")
+    if count and not (count.isdigit() and 1 <= int(count) <= MAX_SAMPLE):
+        raise UsageError(f"{SAMPLE}:N takes a whole number of photos from 1 to {MAX_SAMPLE}, got {count!r}")
+    sample = generate_sample(work_dir / "sample-images", **({"photos": int(count)} if count else {}))
     photos = pa.table(
         {
             "photo_id": [p.photo_id for p in sample.photos],
@@ -125,8 +129,9 @@ def _hugging_face(name: str) -> SourceData:
 
 
 def read_source(source: str, work_dir: Path) -> SourceData:
-    if source == SAMPLE:
-        data = _sample(work_dir)
+    name, colon, count = source.partition(":")
+    if name == SAMPLE and (not colon or count):
+        data = _sample(work_dir, count)
     elif source.startswith(HF_PREFIX):
         data = _hugging_face(source[len(HF_PREFIX) :])
     else:

@@ -1,5 +1,7 @@
+"""`python -m seeds_loader DIR`: the bildsuche command line's `load`."""
+
 import sys
 
-from seeds_loader.cli import main
+from bildsuche.cli import module_main
 
-sys.exit(main())
+sys.exit(module_main("seeds_loader", ("load",)))

@@ -18,11 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bildsuche.dataset import EMBED_MODEL_COLUMN, UNKNOWN_MODEL, recorded_model
 from bildsuche.errors import InputDataError
 
-EMBED_MODEL_COLUMN = "embed_model"
-MODEL_METADATA_KEY = b"bildsuche.model"
-UNKNOWN_MODEL = "unknown"
 SCAN_BATCH_ROWS = 65_536
 
 
@@ -51,12 +49,6 @@ def row_column(schema: pa.Schema) -> str | None:
     if "model" in schema.names and _is_text(schema.field("model").type):
         return "model"
     return None
-
-
-def recorded_model(metadata: dict[bytes, bytes] | None) -> str | None:
-    """The model python_embed wrote into the file's schema metadata ('unknown' counts as none)."""
-    value = (metadata or {}).get(MODEL_METADATA_KEY, b"").decode("utf-8", "replace").strip()
-    return value if value and value != UNKNOWN_MODEL else None
 
 
 def _row_models(path: Path, pf: pq.ParquetFile, column: str) -> Counter[str | None]:

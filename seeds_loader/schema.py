@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from bildsuche.dataset import EMBED_MODEL_COLUMN
 from bildsuche.sqltext import identifier
-from seeds_loader.embed_model import EMBED_MODEL_COLUMN
 
 RAW_DATABASE = "raw"
-DEFAULT_DIM = 512
 
 
 def _extra_type(arrow_type: pa.DataType) -> tuple[pa.DataType, str] | None:

@@ -66,7 +66,7 @@ def check_photos_batch(path: Path, batch: pa.RecordBatch, dim: int, seen: set[st
         bad_len = lengths.filter(wrong)[0].as_py()
         raise InputDataError(
             f"{path}: photo {_first_photo(batch, wrong)} has a {bad_len}-dimensional photo_embed, "
-            f"expected {dim} (set --dim if the model differs)"
+            f"expected {dim} like the file's first photo (one model embeds every photo)"
         )
     values = pc.list_flatten(embeds)
     bad_values = pc.fill_null(pc.invert(pc.is_finite(values)), True)
@@ -81,18 +81,40 @@ def check_photos_batch(path: Path, batch: pa.RecordBatch, dim: int, seen: set[st
         seen.add(pid)
 
 
-def scan(table: RawTable, path: Path, dim: int) -> int:
-    """Validate ``path`` for ``table`` without storing anything; return its row count."""
+def first_dimension(path: Path, pf: pq.ParquetFile) -> int | None:
+    """The length of the first photo's vector (None: no photos): the dimension of the set."""
+    try:
+        for batch in pf.iter_batches(batch_size=1, columns=["photo_id", "photo_embed"]):
+            if batch.num_rows:
+                vector = batch.column("photo_embed")[0]
+                first = _first_photo(batch, pa.array([True]))
+                if not vector.is_valid:
+                    raise InputDataError(f"{path}: photo {first} has no photo_embed")
+                if len(vector.values) < 1:
+                    raise InputDataError(f"{path}: photo {first} has a 0-dimensional photo_embed")
+                return len(vector.values)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"{path}: unreadable data ({exc})") from exc
+    return None
+
+
+def scan(table: RawTable, path: Path, dim: int | None = None) -> tuple[int, int | None]:
+    """Validate ``path`` for ``table`` without storing anything; return its row count and,
+    for photos, the dimension of its vectors (every vector must have ``dim`` values, else
+    as many as the first)."""
     pf = open_parquet(path)
     check_schema(table, path, pf.schema_arrow)
     if table is not PHOTOS:
-        return pf.metadata.num_rows
+        return pf.metadata.num_rows, None
+    found = first_dimension(path, pf)
+    if dim is not None and found is not None and found != dim:
+        raise InputDataError(f"{path}: the photos have {found}-dimensional photo_embed vectors, expected {dim} (--dim)")
     seen: set[str] = set()
     rows = 0
     try:
         for batch in pf.iter_batches(batch_size=SCAN_BATCH_ROWS, columns=["photo_id", "photo_embed"]):
-            check_photos_batch(path, batch, dim, seen)
+            check_photos_batch(path, batch, found or 0, seen)
             rows += batch.num_rows
     except (pa.ArrowException, OSError) as exc:
         raise InputDataError(f"{path}: unreadable data ({exc})") from exc
-    return rows
+    return rows, found

@@ -7,25 +7,22 @@ at a time), then the pictures are found and the files written.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bildsuche import config
+from bildsuche import config, files
+from bildsuche.dataset import CACHE_DIR, PHOTOS_FILE, recorded_model
 from bildsuche.errors import MartsMissingError, OutputError
 from bildsuche.report.data import RUN_DBT, Photo, ReportData, read_report_data
 from bildsuche.report.images import PictureSource, placeholder
 from bildsuche.report.page import Pictures, Provenance, downloads, render_page
 from bildsuche.report.sheet import Layout, SheetTile, contact_sheet
 from bildsuche.store import client_for
-from python_embed.build import CACHE_DIR
 from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.fetch import ImageCache
-from python_embed.writer import MODEL_METADATA_KEY, PHOTOS_FILE
 
 HTML_FILE = "report.html"
 SHEET_FILE = "contact_sheet.png"
@@ -62,26 +59,10 @@ def provenance(data: ReportData, dataset: Path | None) -> Provenance:
         metadata = pq.read_schema(path).metadata or {}
     except (OSError, pa.ArrowException):
         return Provenance(None, f"{path} is not a readable parquet file")
-    name = metadata.get(MODEL_METADATA_KEY)
-    if not name:
+    model = recorded_model(metadata)
+    if not model:
         return Provenance(None, f"{path} does not record it")
-    model = name.decode("utf-8", "replace")
     return Provenance(model, str(path), model == DEMO_MODEL_NAME)
-
-
-def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
-    """Write beside ``path`` and rename over it: a reader never sees half a report.
-
-    Raises OutputError when the folder cannot be written (full, read-only).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # created with the umask's mode, unlike mkstemp's 0600
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _sheet_tile(photo: Photo, pictures: Pictures, *, target: bool) -> SheetTile:
@@ -116,8 +97,10 @@ def write_report(
     except OSError as exc:
         raise OutputError(f"cannot create {out}: {exc.strerror or exc}") from exc
     html_path, sheet_path = out / HTML_FILE, out / SHEET_FILE
-    _write_atomic(html_path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    _write_atomic(sheet_path, lambda tmp: sheet.save(tmp, "PNG"))
+    # One set: a full disk or a read-only folder leaves the earlier report whole.
+    files.write_files(
+        {html_path: lambda tmp: tmp.write_text(page, encoding="utf-8"), sheet_path: lambda tmp: sheet.save(tmp, "PNG")}
+    )
     missing = {
         p.photo_id: MissingImage(p.photo_id, p.url, pictures.problem(p.url))
         for p in shown

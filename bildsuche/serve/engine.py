@@ -19,15 +19,16 @@ import math
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import chdb
-from dbt.adapters.chdb.engine import lock_holder, locked_error, resolve_path, unusable_path
 
+from bildsuche import config
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.serve import policy
 from bildsuche.sqltext import identifier, string_literal
+from bildsuche.store import claim_store
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ERROR_RE = re.compile(
@@ -47,8 +48,9 @@ class Limits:
     max_result_bytes: int = 256 * 1024 * 1024
     max_memory_usage: int = 2 * 1024 * 1024 * 1024
     max_concurrent: int = 4
-    # Candidates an index search keeps (hnsw_candidate_list_size_for_search).
-    ef_search: int = 256
+    # Candidates an index search keeps (hnsw_candidate_list_size_for_search); the
+    # default is the project's, var hnsw_ef_search in dbt_project.yml.
+    ef_search: int = field(default_factory=config.default_ef_search)
 
 
 @dataclass
@@ -88,16 +90,8 @@ def _lowered(limit: float, requested: str) -> float:
 
 class ReadOnlyEngine:
     def __init__(self, path: Path, limits: Limits | None = None) -> None:
-        self.path = resolve_path(path)
+        self.path = claim_store(path)
         self.limits = limits or Limits()
-        problem = unusable_path(self.path)
-        if problem:
-            raise StoreUnavailableError(problem)
-        if not (self.path / "metadata").is_dir():
-            raise StoreUnavailableError(f"{self.path} holds no embedded store (run `bildsuche demo` or dbt first)")
-        pid = lock_holder(self.path)
-        if pid is not None:
-            raise StoreUnavailableError(str(locked_error(self.path, pid)))
         try:
             self._keeper = chdb.connect(str(self.path))
         except Exception as exc:

@@ -22,7 +22,7 @@ nearest as (
     select
         candidates.photo_id,
         candidates.photo_image_url,
-        {{ vector_distance('candidates.photo_embed', target_search_vector()) }} as dist
+        {{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }} as dist
     from {{ ref('photos') }} as candidates
     order by dist asc
     limit {{ k }} + 1

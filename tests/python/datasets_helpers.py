@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from bildsuche.dataset import MODEL_METADATA_KEY
 from bildsuche.dbt import environment, run_dbt
 from bildsuche.store import client_for
 from seeds_loader import load
-from seeds_loader.embed_model import MODEL_METADATA_KEY
 
 FLOAT32 = pa.float32()
 SYNTHETIC_MODEL = "synthetic-clip"

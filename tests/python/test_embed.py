@@ -11,13 +11,13 @@ import torch
 from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
+from bildsuche.dataset import MODEL_METADATA_KEY
+from python_embed.build import build
 from python_embed.demo_model import create_demo_model, is_demo_model
 from python_embed.embedder import ClipEmbedder, ModelUnavailableError
 from python_embed.folder import scan_folder
 from python_embed.pipeline import embed_all
 from python_embed.sample import generate_sample
-from python_embed.types import Conversion
-from python_embed.writer import MODEL_METADATA_KEY, write_dataset
 
 
 def test_demo_model_is_a_real_clip_with_512_d_projection(demo_model_dir: Path) -> None:
@@ -65,21 +65,15 @@ def test_undecodable_images_become_failures(tmp_path: Path, demo_model_dir: Path
     assert [p.photo_id for p in result.photos] == ["red", "sub/blue"]
     assert [(f.photo_id, f.stage) for f in result.failures] == [("broken", "decode")]
 
+    # The same folder through the data set builder: the set records the model and every failure.
     out = tmp_path / "out"
-    write_dataset(
-        out,
-        result.photos,
-        result.embeddings,
-        "bildsuche-demo-clip",
-        [Conversion("red", "colour"), Conversion("broken", "lost")],
-        result.failures,
-    )
+    build(str(folder), out, lambda: ClipEmbedder(str(demo_model_dir)))
     photos = pq.read_table(out / "photos.parquet")
     assert photos.schema.metadata[MODEL_METADATA_KEY] == b"bildsuche-demo-clip"
     assert photos.column("photo_id").to_pylist() == ["red", "sub/blue"]
-    assert pq.read_table(out / "conversions.parquet").column("photo_id").to_pylist() == ["red"]
     assert pq.read_table(out / "failures.parquet").column("photo_id").to_pylist() == ["broken"]
-    assert sorted(p.name for p in out.iterdir()) == ["conversions.parquet", "failures.parquet", "photos.parquet"]
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert files == ["failures.parquet", "photos.parquet"]
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:

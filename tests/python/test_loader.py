@@ -11,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from bildsuche.dataset import MODEL_METADATA_KEY
 from bildsuche.errors import InputDataError
 from bildsuche.store import client_for
 from datasets_helpers import SYNTHETIC_MODEL, SyntheticDataset, conversions_table, photos_table, write_synthetic
 from seeds_loader import load
-from seeds_loader.embed_model import MODEL_METADATA_KEY
 from seeds_loader.schema import PHOTOS
 
 

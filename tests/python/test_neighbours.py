@@ -85,7 +85,7 @@ def test_an_update_searches_only_what_changed(tmp_path: Path) -> None:
     store = tmp_path / "store"
     with client_for("embedded", path=store) as client:
         load(client, tmp_path / "v1", dim=64)
-    vars_ = {"neighbours_k": K, "embedding_dim": 64}
+    vars_ = {"neighbours_k": K}
     run_dbt(["build"], db_path=store, dbt_vars=vars_, quiet=True)
     before, when_before = stored_lists(store)
 
@@ -160,7 +160,7 @@ def test_zero_vectors_are_refused_with_the_photo_named() -> None:
     x[1] = 0
     table = photos_table(["a", "b", "c"], x).append_column("photo_embed_hash", pa.array([1, 2, 3], pa.uint64()))
     with pytest.raises(neighbours.NeighboursError, match="'b'"):
-        neighbours.vectors_from_arrow(table)
+        neighbours.vectors_from_arrow(table, neighbours.Columns("photo_id", "photo_embed"))
 
 
 def test_resized_and_recompressed_copies_are_near_duplicates(tmp_path: Path, demo_model_dir: Path) -> None:

@@ -7,18 +7,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bildsuche.cli import module_main
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import EmbeddingModelMismatchError, InputDataError, UsageError
 from bildsuche.store import client_for
 from datasets_helpers import SYNTHETIC_MODEL, write_synthetic
 from python_embed.build import build
-from python_embed.cli import main
 from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.embedder import ClipEmbedder
-from python_embed.queries import embed_query, photo_models, save_query
+from python_embed.queries import embed_query
 from seeds_loader import load
+from seeds_loader.searches import photo_models, save_query
 
 pytestmark = pytest.mark.slow
+
+
+def main(argv: list[str]) -> int:
+    """`python -m python_embed ARGS`, in-process."""
+    return module_main("python_embed", ("build", "query"), argv)
 
 
 def test_text_and_image_searches_become_a_mart(tmp_path: Path, demo_model_dir: Path) -> None:

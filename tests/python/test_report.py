@@ -29,9 +29,10 @@ from python_embed.build import CACHE_DIR
 from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import ImageCache, thumbnail_url
-from python_embed.queries import embed_query, save_query
+from python_embed.queries import embed_query
 from python_embed.writer import with_model
 from seeds_loader import load
+from seeds_loader.searches import save_query
 
 K = 7
 HOSTILE_ID = '"><script>alert(1)</script>'

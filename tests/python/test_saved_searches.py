@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 
 from bildsuche import config
+from bildsuche.cli import module_main
 from bildsuche.dbt import run_dbt
 from bildsuche.errors import InputDataError
 from bildsuche.store import client_for
 from datasets_helpers import write_synthetic
-from python_embed.cli import main
 from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.saved_searches import SearchText, default_csv, read_saved_searches
 from seeds_loader import load
+
+
+def main(argv: list[str]) -> int:
+    """`python -m python_embed ARGS`, in-process."""
+    return module_main("python_embed", ("build", "query"), argv)
 
 
 def write_csv(tmp_path: Path, text: str) -> Path:

@@ -62,6 +62,7 @@ def install(point: str, times: int) -> None:
 
         _after(Checkpoint, "append", times)
     elif point in ("final-write", "final-rename"):
+        from bildsuche import files
         from python_embed import writer
 
         original = writer.write_all
@@ -71,7 +72,7 @@ def install(point: str, times: int) -> None:
                 if point == "final-write":
                     _after(writer.pq, "write_table", times)
                 else:
-                    _after(writer.os, "replace", times)
+                    _after(files.os, "replace", times)
             original(tables)
 
         writer.write_all = write_all

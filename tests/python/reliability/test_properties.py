@@ -218,7 +218,7 @@ def test_validated_files_are_exactly_the_storable_ones(
     )
     pq.write_table(table, folder / "photos.parquet")
     try:
-        count = scan(PHOTOS, folder / "photos.parquet", DIM)
+        count, _ = scan(PHOTOS, folder / "photos.parquet", DIM)
     except InputDataError:
         assert damage is not None
         return

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from clickhouse_connect.driver.binding import format_str, quote_identifier
 
 PROJECTION_HEADER = "PROJECTION COLUMNS"
 CATALOG_COLUMNS = (
@@ -37,40 +40,42 @@ class ParameterizedView:
     parameters: tuple[tuple[str, str], ...]  # (name, ClickHouse type)
 
 
-def sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+VIEWS_SQL = (
+    "select database, name, comment, "
+    "arrayMap(p -> tupleElement(p, 'name'), parameterized_view_parameters) as names, "
+    "arrayMap(p -> tupleElement(p, 'type'), parameterized_view_parameters) as types "
+    "from system.tables where notEmpty(parameterized_view_parameters) and has({schemas:Array(String)}, database) "
+    "order by database, name"
+)
 
 
-def identifier(value: str) -> str:
-    return "`" + value.replace("\\", "\\\\").replace("`", "\\`") + "`"
+def parse_views(rows: Iterable[Sequence[Any]]) -> list[ParameterizedView]:
+    return [
+        ParameterizedView(str(schema), str(name), str(comment or ""), tuple(zip(names, types, strict=True)))
+        for schema, name, comment, names, types in rows
+    ]
 
 
-def views_sql(schemas: Iterable[str]) -> str:
-    """The parameterized views of ``schemas``: schema, name, comment, and the parameters'
-    names and types, one per line (neither holds a newline)."""
-    listed = ", ".join(sql_string(s) for s in sorted(schemas))
-    return (
-        "select database, name, comment, "
-        "arrayStringConcat(arrayMap(p -> tupleElement(p, 'name'), parameterized_view_parameters), '\\n') as names, "
-        "arrayStringConcat(arrayMap(p -> tupleElement(p, 'type'), parameterized_view_parameters), '\\n') as types "
-        f"from system.tables where notEmpty(parameterized_view_parameters) and database in ({listed}) "
-        "order by database, name"
-    )
-
-
-def parse_views(rows: Iterable[Sequence[object]]) -> list[ParameterizedView]:
-    views = []
-    for schema, name, comment, names, types in rows:
-        parameters = tuple(zip(str(names).split("\n"), str(types).split("\n"), strict=True))
-        views.append(ParameterizedView(str(schema), str(name), str(comment or ""), parameters))
-    return views
+def parameterized_views(client: Any, schemas: Iterable[str]) -> list[ParameterizedView]:
+    """The parameterized views of ``schemas`` (a clickhouse-connect client)."""
+    listed = sorted(set(schemas))
+    if not listed:
+        return []
+    return parse_views(client.query(VIEWS_SQL, parameters={"schemas": listed}).result_rows)
 
 
 def explain_sql(view: ParameterizedView) -> str:
     arguments = ", ".join(
-        f"{identifier(name)} = defaultValueOfTypeName({sql_string(type_name)})" for name, type_name in view.parameters
+        f"{quote_identifier(name)} = defaultValueOfTypeName({format_str(type_name)})"
+        for name, type_name in view.parameters
     )
-    return f"explain query tree select * from {identifier(view.schema)}.{identifier(view.name)}({arguments})"
+    return (
+        f"explain query tree select * from {quote_identifier(view.schema)}.{quote_identifier(view.name)}({arguments})"
+    )
+
+
+def view_columns(client: Any, view: ParameterizedView) -> list[tuple[str, str]]:
+    return projection_columns(str(row[0]) for row in client.query(explain_sql(view)).result_rows)
 
 
 def split_column(entry: str) -> tuple[str, str]:

@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from dbt.adapters.clickhouse.credentials import ClickHouseCredentials
-
-DEFAULT_PATH_ENV = "BILDSUCHE_DB_PATH"
+from dbt_common.exceptions import DbtConfigError
 
 
 @dataclass
 class ChdbCredentials(ClickHouseCredentials):
-    """Credentials of the embedded engine: only a store directory.
+    """Credentials of the embedded engine: only a store directory (``path``).
 
     Everything else (host, port, user, ...) is inherited from dbt-clickhouse so
-    its code paths keep working, and ignored by the engine.
+    its code paths keep working, and ignored by the engine.  A relative path is
+    taken from the directory dbt runs in.
     """
 
     path: str = ""
@@ -28,11 +27,8 @@ class ChdbCredentials(ClickHouseCredentials):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.path:
-            self.path = os.environ.get(DEFAULT_PATH_ENV, "data/bildsuche.chdb")
-        # No server handshake happens, so a short connect timeout is pointless,
-        # and retries would only repeat a lock failure.
-        self.retries = 1
+        if not self.path.strip():
+            raise DbtConfigError("a `type: chdb` profile needs `path`: the directory of the embedded store")
 
     def _connection_keys(self) -> tuple[str, ...]:
         return ("path", "schema", "custom_settings")

@@ -4,6 +4,8 @@ chDB hosts one engine per process and locks the store directory against other
 processes.  The engine's own error for a locked store says nothing useful
 ("Error initializing EmbeddedServer"), so a failed open is diagnosed here and
 turned into :class:`StoreLockedError` naming the directory and the holder.
+
+This module imports no dbt: programs other than dbt open stores with it too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ class StoreError(RuntimeError):
 
 class StoreLockedError(StoreError):
     """Another process holds the embedded store."""
+
+    def __init__(self, store: Path, pid: int) -> None:
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"the embedded store {store} is open in {holder}; chDB allows one process per store: "
+            "stop that process and try again, or use another store directory"
+        )
+        self.store, self.pid = store, pid
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:
@@ -76,13 +86,24 @@ def lock_holder(store: Path) -> int | None:
         os.close(fd)
 
 
-def locked_error(store: Path, pid: int) -> StoreLockedError:
-    holder = f"process {pid}" if pid else "another process"
-    return StoreLockedError(
-        f"the embedded store {store} is open in {holder}; chDB allows one process per store: "
-        "stop that process (for example `bildsuche serve`) and try again, "
-        "or point BILDSUCHE_DB_PATH at another directory"
-    )
+def openable(path: str | os.PathLike[str], *, create: bool = False) -> Path:
+    """The resolved store directory, checked before the engine is asked to open it
+    (created first when ``create``); raises StoreError or StoreLockedError."""
+    store = resolve_path(path)
+    problem = unusable_path(store)
+    if problem:
+        raise StoreError(f"{problem}: choose a directory without one")
+    if create:
+        try:
+            store.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the embedded store directory {store}: {exc.strerror}") from exc
+    # Checked first: the engine itself reports a held lock on stderr and then
+    # fails with an unrelated message.
+    pid = lock_holder(store)
+    if pid is not None:
+        raise StoreLockedError(store, pid)
+    return store
 
 
 def connect(
@@ -96,19 +117,7 @@ def connect(
     Raises StoreLockedError when another process has the store open and
     StoreError for any other failure to open it.
     """
-    store = resolve_path(path)
-    problem = unusable_path(store)
-    if problem:
-        raise StoreError(f"{problem}: choose a directory without one")
-    try:
-        store.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the embedded store directory {store}: {exc.strerror}") from exc
-    # Checked first: the engine itself reports a held lock on stderr and then
-    # fails with an unrelated message.
-    pid = lock_holder(store)
-    if pid is not None:
-        raise locked_error(store, pid)
+    store = openable(path, create=True)
     try:
         # The path as a path: in a chdb:// DSN a '#' or '%' in the directory name would be read as URL syntax.
         return clickhouse_connect.get_client(
@@ -117,5 +126,5 @@ def connect(
     except ProgrammingError as exc:
         pid = lock_holder(store)
         if pid is not None:
-            raise locked_error(store, pid) from exc
+            raise StoreLockedError(store, pid) from exc
         raise StoreError(f"cannot open the embedded store {store}: {exc}") from exc

@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING, Any
 from dbt.adapters.base import available
 from dbt.adapters.base.relation import BaseRelation
 from dbt.adapters.chdb import catalog, neighbours
-from dbt.adapters.chdb.connections import ChdbConnectionManager
+from dbt.adapters.chdb.connections import ChdbClient, ChdbConnectionManager
 from dbt.adapters.clickhouse.impl import ClickHouseAdapter
 from dbt_common.exceptions import DbtRuntimeError
 
 if TYPE_CHECKING:
     import agate
+    from clickhouse_connect.driver.client import Client
+
+STAGING_SUFFIX = "__neighbours_new"
 
 
 class ChdbAdapter(ClickHouseAdapter):
@@ -24,46 +27,57 @@ class ChdbAdapter(ClickHouseAdapter):
     def date_function(cls) -> str:
         return "now()"
 
+    def _native_client(self) -> Client:
+        handle = self.connections.get_thread_connection().handle
+        assert isinstance(handle, ChdbClient)
+        return handle.native_client
+
     @available
     def nearest_neighbours(
-        self, sql: str, relation: BaseRelation, k: int, full_refresh: bool = False, max_photos: int | None = None
+        self,
+        sql: str,
+        relation: BaseRelation,
+        k: int,
+        full_refresh: bool = False,
+        max_rows: int | None = None,
+        id_column: str = "id",
+        vector_column: str = "embedding",
+        neighbour_column: str = "neighbour_id",
     ) -> dict[str, Any]:
-        """Refresh `relation` with the k nearest neighbours of every photo `sql` selects
-        (columns photo_id, photo_embed); see dbt.adapters.chdb.neighbours."""
-        client = self.connections.get_thread_connection().handle._client
+        """Refresh ``relation`` with the k nearest neighbours of every row ``sql`` selects
+        (columns ``id_column`` and ``vector_column``); see dbt.adapters.chdb.neighbours."""
+        staging = relation.incorporate(path={"identifier": f"{relation.identifier}{STAGING_SUFFIX}"})
+        target = neighbours.Target(str(relation.schema), str(relation.identifier), str(relation), str(staging))
+        columns = neighbours.Columns(id_column, vector_column, neighbour_column)
         try:
-            database, name = str(relation.schema), str(relation.identifier)
-            stats = neighbours.refresh(client, sql, database, name, int(k), full_refresh, max_photos)
+            stats = neighbours.refresh(
+                self._native_client(), sql, target, int(k), columns, bool(full_refresh), max_rows
+            )
         except neighbours.NeighboursError as exc:
             raise DbtRuntimeError(f"{relation}: {exc}") from exc
         return stats.as_dict()
 
     # dbt docs: dbt-clickhouse's catalog plus the parameterized views it cannot see.
 
-    def _get_one_catalog(self, information_schema: Any, schemas: Any, used_schemas: Any) -> agate.Table:
-        table = super()._get_one_catalog(information_schema, schemas, used_schemas)
-        return self._with_parameterized_views(table, schemas, used_schemas)
+    def get_catalog(self, relation_configs: Any, used_schemas: Any) -> tuple[agate.Table, list[Exception]]:
+        table, errors = super().get_catalog(relation_configs, used_schemas)
+        return self._with_parameterized_views(table, {schema for _, schema in used_schemas}), errors
 
-    def _get_one_catalog_by_relations(self, information_schema: Any, relations: Any, used_schemas: Any) -> agate.Table:
-        table = super()._get_one_catalog_by_relations(information_schema, relations, used_schemas)
-        return self._with_parameterized_views(table, {r.schema for r in relations if r.schema}, used_schemas)
+    def get_catalog_by_relations(self, used_schemas: Any, relations: Any) -> tuple[agate.Table, list[Exception]]:
+        table, errors = super().get_catalog_by_relations(used_schemas, relations)
+        return self._with_parameterized_views(table, {r.schema for r in relations if r.schema}), errors
 
-    def _with_parameterized_views(self, table: agate.Table, schemas: Iterable[str], used_schemas: Any) -> agate.Table:
+    def _with_parameterized_views(self, table: agate.Table, schemas: Iterable[str]) -> agate.Table:
         import agate
 
-        schemas = set(schemas)
-        if not schemas:
-            return table
-        _, found = self.execute(catalog.views_sql(schemas), fetch=True)
-        rows: list[Any] = []
-        for view in catalog.parse_views(found.rows):
-            _, tree = self.execute(catalog.explain_sql(view), fetch=True)
-            columns = catalog.projection_columns(str(row[0]) for row in tree.rows)
-            rows += catalog.catalog_rows(view, columns)
+        client = self._native_client()
+        rows: list[tuple[object, ...]] = []
+        for view in catalog.parameterized_views(client, schemas):
+            rows += catalog.catalog_rows(view, catalog.view_columns(client, view))
         if not rows:
             return table
         names = list(table.column_names)
         added = [dict(zip(catalog.CATALOG_COLUMNS, row, strict=True)) for row in rows]
         merged = [tuple(row) for row in table.rows] + [tuple(row[name] for name in names) for row in added]
         # The column types of dbt's catalog table keep '' (table_database) from turning into null.
-        return self._catalog_filter_table(agate.Table(merged, names, table.column_types), used_schemas)
+        return agate.Table(merged, names, table.column_types)

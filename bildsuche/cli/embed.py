@@ -1,21 +1,15 @@
-"""The python_embed command line.
-
-python -m python_embed build SOURCE --out DIR [...]
-python -m python_embed query --name NAME (--text TEXT | --image PATH_OR_URL) [--model M]
-python -m python_embed query --from-csv [CSV] [--model M]
-"""
+"""`bildsuche build` and `bildsuche query` (= `python -m python_embed build | query`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 from bildsuche import config
+from bildsuche.cli.progress import ProgressLine
+from bildsuche.dataset import CACHE_DIR
 from bildsuche.errors import UsageError
-from bildsuche.progress import ProgressLine
-from python_embed.build import CACHE_DIR
 from python_embed.demo_model import DEMO_MODEL, resolve_model
 from python_embed.fetch import THUMBNAIL_QUERY, FetchConfig
 
@@ -29,11 +23,17 @@ def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def add_target_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target", choices=config.TARGETS, help="profiles.yml target (default: $BILDSUCHE_TARGET or embedded)"
+    )
+
+
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "source",
         help="an Unsplash Lite .zip or folder, the tutorial's photos-all.parquet (or its folder), "
-        "hf:myscale/unsplash-examples, a folder of images, or 'sample'",
+        "hf:myscale/unsplash-examples, a folder of images, or 'sample' ('sample:N' for N photos)",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder for photos/conversions/failures.parquet")
     add_model_argument(parser, "CLIP model name or directory")
@@ -100,7 +100,7 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the dbt seed seeds/saved_searches.csv)",
     )
     add_model_argument(parser, "the CLIP model the photos were embedded with")
-    parser.add_argument("--target", choices=config.TARGETS, help="profiles.yml target (default: embedded)")
+    add_target_argument(parser)
     parser.add_argument("--cache", type=Path, help="download cache for image URLs (default DATA_DIR/query-cache)")
 
 
@@ -108,7 +108,8 @@ def query_command(args: argparse.Namespace) -> int:
     from bildsuche.store import client_for
     from python_embed.embedder import ClipEmbedder
     from python_embed.fetch import Fetcher, ImageCache
-    from python_embed.queries import embed_query, save_query
+    from python_embed.queries import embed_query
+    from seeds_loader import save_query
 
     if args.from_csv is not None:
         if args.name is not None:
@@ -131,8 +132,8 @@ def query_command(args: argparse.Namespace) -> int:
 def _query_from_csv(args: argparse.Namespace) -> int:
     from bildsuche.store import client_for
     from python_embed.embedder import ClipEmbedder
-    from python_embed.queries import save_queries
     from python_embed.saved_searches import default_csv, embed_saved_searches, read_saved_searches
+    from seeds_loader import save_queries
 
     path = Path(args.from_csv) if args.from_csv else default_csv()
     searches = read_saved_searches(path)
@@ -145,17 +146,3 @@ def _query_from_csv(args: argparse.Namespace) -> int:
         f"{', '.join(q.name for q in queries)}; `dbt build` answers them in analytics.search_results"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from bildsuche.cli import run
-
-    parser = argparse.ArgumentParser(prog="python_embed", description="Embed photos with CLIP into parquet files.")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    build_parser = sub.add_parser("build", help="photos -> CLIP embeddings -> photos/conversions/failures.parquet")
-    add_build_arguments(build_parser)
-    build_parser.set_defaults(handler=build_command)
-    query_parser = sub.add_parser("query", help="embed a text or an image as a saved search in raw.search_queries")
-    add_query_arguments(query_parser)
-    query_parser.set_defaults(handler=query_command)
-    return run(parser, argv)

@@ -1,26 +1,20 @@
-"""`python -m seeds_loader DIR [--target T] [--dim N] [--embed-model NAME]`."""
+"""`bildsuche load DIR` (= `python -m seeds_loader DIR`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from bildsuche import config
-from bildsuche.progress import ProgressLine
-from bildsuche.store import client_for
-from seeds_loader.loader import load
-from seeds_loader.schema import DEFAULT_DIM
+from bildsuche.cli.embed import add_target_argument
+from bildsuche.cli.progress import ProgressLine
 
 
-def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", type=Path, help="folder holding photos.parquet (and conversions.parquet)")
+    add_target_argument(parser)
     parser.add_argument(
-        "--target", choices=config.TARGETS, help="profiles.yml target (default: $BILDSUCHE_TARGET or embedded)"
-    )
-    parser.add_argument(
-        "--dim", type=int, default=DEFAULT_DIM, help=f"embedding dimension to enforce (default {DEFAULT_DIM})"
+        "--dim", type=int, help="refuse vectors of another length (default: every vector as long as the first)"
     )
     parser.add_argument(
         "--embed-model",
@@ -30,7 +24,10 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
+    from bildsuche.store import client_for
+    from seeds_loader import load
+
     line = ProgressLine("photos", "rows")
     with client_for(args.target) as client:
         report = load(
@@ -42,7 +39,7 @@ def load_command(args: argparse.Namespace) -> int:
         )
     for table, rows in report.rows.items():
         print(f"raw.{table}: {rows:,} rows loaded in {report.seconds[table]:.1f}s")
-    print(f"raw.photos: embedded by {report.embed_model}")
+    print(f"raw.photos: {report.dim}-dimensional vectors embedded by {report.embed_model}")
     for table in report.skipped:
         print(f"raw.{table}: no {table}.parquet given, left as it was")
     for table, columns in report.columns_left_out.items():
@@ -52,12 +49,3 @@ def load_command(args: argparse.Namespace) -> int:
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from bildsuche.cli import run
-
-    parser = argparse.ArgumentParser(prog="seeds_loader", description="Load parquet files into the raw tables.")
-    add_load_arguments(parser)
-    parser.set_defaults(handler=load_command)
-    return run(parser, argv)

@@ -1,0 +1,5 @@
+import sys
+
+from bildsuche.cli import main
+
+sys.exit(main())
