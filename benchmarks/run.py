@@ -37,6 +37,7 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
             ["filtered_topk.py", "--store", str(store), "--queries", "5", "--multipliers", "10"],
             ["serve_load.py", "--photos", "300", "--clients", "2", "--seconds", "2", "--max-concurrent", "2",
              "--read-repeats", "3"],
+            ["startup.py", "--repeats", "1"],
         ]  # fmt: skip
     suite = [
         ["hnsw_params.py", "--n", "25000", "--queries", "200", "--repeats", "3"],
@@ -52,6 +53,7 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ["serve_load.py", "--photos", "25000", "--clients", "8", "--seconds", "20", "--max-concurrent", "1", "2", "4"],
         ["dbt_build.py", "--photos", "100000", "--conversions", "0", "--repeats", "1", "--command", "run",
          "--select", "+photo_neighbours"],
+        ["startup.py", "--repeats", "7"],
     ]  # fmt: skip
     if million:
         big = store.with_name(store.name + "-1m")

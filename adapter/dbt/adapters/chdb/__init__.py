@@ -3,7 +3,7 @@
 dbt reads ``Plugin`` from this module when a profile names ``type: chdb``.
 It is built on first access, so that the dbt-free modules of the plugin
 (``engine``: open a store directory; ``neighbours``: the all-pairs search)
-can be imported without importing dbt (0.7 s; see docs/benchmarks.md).
+can be imported without importing dbt (0.85 s; docs/benchmarks.md, "Start-up").
 """
 
 from __future__ import annotations
