@@ -37,8 +37,8 @@ def rebuild_marts(store: Path, **dbt_vars: Any) -> None:
     run_dbt(["build", "--select", "top_k_neighbours+"], db_path=store, dbt_vars=dbt_vars, quiet=True)
 
 
-def assert_marts_match(data: SyntheticDataset, store: Path, target: str, k: int) -> None:
-    ref = reference(data, target, k)
+def assert_marts_match(data: SyntheticDataset, store: Path, target: str, k: int, top_keywords: int = 10) -> None:
+    ref = reference(data, target, k, top_keywords)
     rows = query(store, "SELECT target_photo_id, photo_id, dist, rank FROM analytics.top_k_neighbours ORDER BY rank")
     assert len(rows) == k
     assert {r[0] for r in rows} == {target}
@@ -69,6 +69,18 @@ def test_other_targets_and_k(built: tuple[SyntheticDataset, Path], target: str, 
     data, store = built
     rebuild_marts(store, target_photo_id=target, top_k=k)
     assert_marts_match(data, store, target, k)
+
+
+def test_top_keywords_keeps_the_most_downloaded(built: tuple[SyntheticDataset, Path]) -> None:
+    # Fewer keywords kept than the top candidate has: the limit must cut the least downloaded.
+    data, store = built
+    ref = reference(data, "p0005", 10, top_keywords=1000)
+    assert len(ref.keywords) > 3 and ref.keywords[2][1] > ref.keywords[-1][1]
+    rebuild_marts(store, target_photo_id="p0005", top_k=10, top_keywords=3)
+    try:
+        assert_marts_match(data, store, "p0005", 10, top_keywords=3)
+    finally:
+        rebuild_marts(store, target_photo_id="p0005", top_k=10)
 
 
 def test_hostile_ids_are_plain_strings(built: tuple[SyntheticDataset, Path]) -> None:

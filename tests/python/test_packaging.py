@@ -87,3 +87,13 @@ def test_an_installed_copy_runs_the_demo_outside_any_checkout(wheel: Path, tmp_p
     assert (work / "data" / "dbt" / "target" / "manifest.json").is_file()
     assert not (site / "bildsuche" / "project" / "target").exists()
     assert not (site / "bildsuche" / "project" / "logs").exists()
+
+
+def test_the_tests_run_the_checkouts_plugin() -> None:
+    # An install that copied the plugin would leave a test run on the old plugin after a change
+    # to adapter/: scripts/install installs the checkout editable, plugins included.
+    import dbt.adapters.chdb
+    import dbt.include.chdb
+
+    assert Path(dbt.adapters.chdb.__file__).resolve().is_relative_to(ROOT / "adapter")
+    assert Path(dbt.include.chdb.PACKAGE_PATH).resolve().is_relative_to(ROOT / "adapter")

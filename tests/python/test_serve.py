@@ -1,4 +1,10 @@
-"""`bildsuche serve` queried by real ClickHouse clients over loopback."""
+"""`bildsuche serve` queried by real ClickHouse clients over loopback.
+
+What a reader may not do (the statement policy, the read-only engine handle, file()/url(),
+INTO OUTFILE, smuggled statements) is tested in reliability/test_serve_hostile.py, not here:
+this file alone passes with that policy switched off.  Both run in every pytest run (the
+battery's quick form is part of tests/python); keep them together when running serve's tests.
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ Points:
 - final-write: the first of the final parquet files is written beside its name, none renamed;
 - final-rename: the first final file is renamed into place, the others are not;
 - insert: seeds_loader has inserted a batch into a `<table>__loading` table (batches of 64 rows);
-- swap: seeds_loader has swapped the first loaded table in, the others not yet.
+- swap: seeds_loader has swapped the first loaded table in, the others not yet;
+- mid-swap: seeds_loader has run the first statement of the first table's swap, not the rest of it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,19 @@ def install(point: str, times: int) -> None:
         from seeds_loader import loader
 
         _after(loader, "_swap_in", times)
+    elif point == "mid-swap":
+        from seeds_loader import loader
+
+        swap_in = loader._swap_in
+
+        def swap_then_die(client: Any, *args: Any, **kwargs: Any) -> Any:
+            # Inside the swap: the client dies after `times` statements that change something.
+            _after(
+                client, "command", times, when=lambda sql, *a, **k: not str(sql).lstrip().upper().startswith("EXISTS")
+            )
+            return swap_in(client, *args, **kwargs)
+
+        loader._swap_in = swap_then_die
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 

@@ -12,6 +12,7 @@ the same photo ids in the same order, the same row counts, no duplicates.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,15 +163,30 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
     return first, second, fingerprint(root / "reference")
 
 
-@pytest.mark.parametrize("point,times", [("insert", 3), ("swap", 1)])
+PHOTOS_FINGERPRINT_SQL = "SELECT (count(), sum(cityHash64(id, photo_id, photo_image_url, photo_embed))) FROM raw.photos"
+
+
+def photos_fingerprint(store: Path) -> str | None:
+    with client_for("embedded", path=store) as client:
+        if not client.command("EXISTS TABLE raw.photos"):
+            return None
+        return str(client.query(PHOTOS_FINGERPRINT_SQL).result_rows)
+
+
+@pytest.mark.parametrize("point,times", [("insert", 3), ("swap", 1), ("mid-swap", 1)])
 def test_killed_load_reruns_to_the_same_tables(
     tmp_path: Path, datasets: tuple[Path, Path, str], point: str, times: int
 ) -> None:
     first, second, loaded_second = datasets
     store = tmp_path / "store"
     with client_for("embedded", path=store) as client:
+        load(client, second)
+    second_photos = photos_fingerprint(store)
+    shutil.rmtree(store)
+    with client_for("embedded", path=store) as client:
         load(client, first)
     before = fingerprint(store)
+    first_photos = photos_fingerprint(store)
     killed = subprocess.run(
         [sys.executable, "-m", "reliability.killpoints", point, str(times), *loader_command(second)],
         capture_output=True, text=True, timeout=300, env={**env(), "BILDSUCHE_DB_PATH": str(store)},
@@ -178,6 +194,8 @@ def test_killed_load_reruns_to_the_same_tables(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     if point == "insert":
         assert fingerprint(store) == before  # killed before any swap: the live tables are the old ones
+    # Killed in the middle of swapping raw.photos: it holds the old photos or the new ones, never none.
+    assert photos_fingerprint(store) in (first_photos, second_photos)
     rerun = subprocess.run(
         [sys.executable, "-m", *loader_command(second)],
         capture_output=True, text=True, timeout=300, env={**env(), "BILDSUCHE_DB_PATH": str(store)},
