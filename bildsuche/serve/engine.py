@@ -1,44 +1,75 @@
-"""Run one read-only query on the embedded store.
+"""Run one request's statement on the embedded store, for a reader or for the writer.
 
 The engine is opened once and held for the server's life (and with it the
-store's lock).  Every request gets a fresh engine handle, so nothing a client
-sets outlives its request: the server's vector-search defaults (exact
-re-scored distances, `ef_search` candidates per index search) are applied
-first, then the client's settings (which may replace those defaults), then
-the server's limits (a client may lower them, not raise them), then
-readonly = 1, then the statement passes the policy checks and runs.
+store's lock), from an empty working directory: database `default` of the
+embedded engine reads names that are relative paths from there.
 
-ClickHouse reads 0 as "no limit" for every limit setting, so a client's value
-lowers a limit only when it is a positive, finite number; any other value
-leaves the server's limit in force.
+Every statement is first judged (policy.py) on the engine's parse of it, on a
+read-only handle; the verdicts are cached by statement text (arrays of numbers
+in it count as one: a top-K query with a new vector is the same statement), so
+a dashboard's repeated queries and a script's top-K queries are parsed once.
+
+Readers run on read-only handles (readonly = 1), with the server's
+vector-search defaults (exact re-scored distances, `ef_search` candidates per
+index search) and limits.  A request without settings of its own reuses a
+pooled handle set up so once; one with settings gets a fresh handle: the
+defaults, then the client's settings (which may replace the defaults), then
+the limits (a client may lower them, never raise them), then readonly = 1,
+in one SET; nothing a client sets outlives its request.  ClickHouse reads 0 as
+"no limit" for every limit setting, so a client's value lowers a limit only
+when it is a positive, finite number.
+
+The writer runs on a fresh handle without readonly and without the readers'
+limits, its rows (INSERT ... FORMAT, VALUES) streamed into the engine.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import math
+import os
+import queue
 import re
+import shutil
+import tempfile
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import chdb
+from chdb.state.sqlitelike import Connection as Handle
 
 from bildsuche import config
 from bildsuche.errors import StoreUnavailableError
 from bildsuche.serve import policy
+from bildsuche.serve.catalog import Catalog
+from bildsuche.serve.sqlscan import normalized, single_statement
 from bildsuche.sqltext import identifier, string_literal
 from bildsuche.store import claim_store
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ERROR_RE = re.compile(
-    r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)(?: \((?P<name>[A-Z_]+)\))?\s*$", re.S
+    r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)(?: \((?P<name>[A-Z_]+)\))?(?: \(version [^)]*\))?\.?\s*$",
+    re.S,
 )
 # The engine sometimes wraps an exception in one of the same code: "Code: 164. DB::Exception: Code: 164. ...".
 NESTED_ERROR = re.compile(
     r"^Code: \d+\. (?:DB::Exception: )?(?P<message>.*?)(?: \([A-Z_]+\))?(?: \(version [^)]*\))?\.?$", re.S
 )
-FORMAT_LINE = re.compile(r"^ Identifier (?P<format>\w+)$", re.M)
+# The writer's VALUES rows hold literals only: with these on, the engine would evaluate any expression in them.
+WRITER_FORCED = {
+    "input_format_values_interpret_expressions": "0",
+    "input_format_values_deduce_templates_of_expressions": "0",
+}
+IGNORED_SETTINGS = frozenset({"readonly", "result_overflow_mode", "timeout_overflow_mode"})
+VERDICTS_KEPT = 4096
+DESCRIBE_COLUMNS = "name String, type String, default_type String, default_expression String, comment String, " \
+    "codec_expression String, ttl_expression String"  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,9 +88,10 @@ class Limits:
 class QueryResult:
     body: bytes
     format: str
-    rows_read: int
-    bytes_read: int
-    elapsed: float
+    rows_read: int = 0
+    bytes_read: int = 0
+    rows_written: int = 0
+    elapsed: float = 0.0
 
 
 class EngineError(Exception):
@@ -88,148 +120,314 @@ def _lowered(limit: float, requested: str) -> float:
     return value if math.isfinite(value) and 0 < value < limit else limit
 
 
-class ReadOnlyEngine:
+def _set_statement(settings: Iterable[tuple[str, str]]) -> str:
+    return "SET " + ", ".join(f"{name} = {string_literal(value)}" for name, value in settings)
+
+
+@dataclass
+class Pooled:
+    """A read-only handle with the server's settings, kept between requests (only its current
+    database can change, and it is tracked)."""
+
+    handle: Handle
+    database: str | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One statement as the HTTP layer hands it over."""
+
+    sql: str
+    default_format: str = "TabSeparated"
+    settings: dict[str, str] = field(default_factory=dict)
+    database: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    # An INSERT's rows (FORMAT data_format, or VALUES), streamed: ``sql`` is then the statement before them.
+    data: Iterator[bytes] | None = None
+    data_format: str | None = None
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    before = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+class StoreEngine:
     def __init__(self, path: Path, limits: Limits | None = None) -> None:
         self.path = claim_store(path)
         self.limits = limits or Limits()
+        # Database `default` of the engine reads relative names as files of the directory it started
+        # in: an empty one of its own, so that there are none (names with `/` are refused by the policy).
+        self._empty_dir = tempfile.mkdtemp(prefix="bildsuche-serve-")
         try:
-            self._keeper = chdb.connect(str(self.path))
+            with _working_directory(self._empty_dir):
+                self._keeper = chdb.connect(str(self.path))
         except Exception as exc:
+            shutil.rmtree(self._empty_dir, ignore_errors=True)
             raise StoreUnavailableError(f"cannot open the embedded store {self.path}: {exc}") from exc
-        self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
+        self._reader_slots = threading.BoundedSemaphore(self.limits.max_concurrent)
+        self._writer_slots = threading.BoundedSemaphore(self.limits.max_concurrent)
         self._open_lock = threading.Lock()
+        self._pool: queue.SimpleQueue[Pooled] = queue.SimpleQueue()
+        self._verdicts: OrderedDict[tuple[object, ...], policy.Verdict] = OrderedDict()
+        self._verdicts_lock = threading.Lock()
         row = self._keeper.query("SELECT version(), timezone()", "TSV").bytes().decode().strip().split("\t")
         self.version, self.timezone = row[0], row[1]
+        self.catalog = Catalog(self._catalog_query)
 
     def close(self) -> None:
+        while not self._pool.empty():
+            self._pool.get_nowait().handle.close()
         self._keeper.close()
+        shutil.rmtree(self._empty_dir, ignore_errors=True)
 
-    def _settings(self, requested: dict[str, str]) -> list[tuple[str, str]]:
+    # --- handles ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> Handle:
+        with self._open_lock:
+            return chdb.connect(str(self.path))
+
+    def _defaults(self) -> dict[str, str]:
+        # BI tools rarely let a user set engine settings: without these, the
+        # neighbour views would answer with the index's bf16 distances.
+        return {
+            "vector_search_with_rescoring": "1",
+            "hnsw_candidate_list_size_for_search": str(self.limits.ef_search),
+        }
+
+    def _reader_settings(self, requested: dict[str, str]) -> list[tuple[str, str]]:
         limits: dict[str, float] = {
             "max_execution_time": self.limits.max_execution_time,
             "max_result_rows": self.limits.max_result_rows,
             "max_result_bytes": self.limits.max_result_bytes,
             "max_memory_usage": self.limits.max_memory_usage,
         }
-        # BI tools rarely let a user set engine settings: without these, the
-        # neighbour views would answer with the index's bf16 distances.
-        defaults = {
-            "vector_search_with_rescoring": "1",
-            "hnsw_candidate_list_size_for_search": str(self.limits.ef_search),
-        }
+        defaults = self._defaults()
         applied = []
-        for name, value in requested.items():
-            if not SETTING_NAME.match(name):
-                raise EngineError(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
-            if name in ("readonly", "result_overflow_mode", "timeout_overflow_mode"):
-                continue
+        for name, value in _checked(requested).items():
             if name in defaults:
                 defaults[name] = value
-                continue
-            if name in limits:
+            elif name in limits:
                 limits[name] = _lowered(limits[name], value)
-                continue
-            applied.append((name, value))
-        applied = list(defaults.items()) + applied
-        applied += [
+            else:
+                applied.append((name, value))
+        settings = list(defaults.items()) + applied
+        settings += [
             (name, f"{value:g}" if name == "max_execution_time" else str(int(value))) for name, value in limits.items()
         ]
-        applied.append(("result_overflow_mode", "throw"))
-        applied.append(("timeout_overflow_mode", "throw"))
-        return applied
+        settings += [("result_overflow_mode", "throw"), ("timeout_overflow_mode", "throw"), ("readonly", "1")]
+        return settings
 
-    @staticmethod
-    def _require_view(handle: chdb.state.sqlitelike.Connection, name: str) -> None:
-        """Allow `name(...)` in table position only when it is a view of the store."""
-        database, _, table = name.rpartition(".")
-        where = f"database = {string_literal(database)}" if database else "database = currentDatabase()"
-        found = handle.query(
-            f"SELECT count() FROM system.tables WHERE {where} AND name = {string_literal(table)} AND engine = 'View'",
-            "TSV",
-        ).bytes()
-        if found.strip() != b"1":
-            raise EngineError(164, "READONLY", f"table function {name}() is not allowed on a read-only endpoint")
+    @contextlib.contextmanager
+    def _pooled(self) -> Iterator[Pooled]:
+        try:
+            pooled = self._pool.get_nowait()
+        except queue.Empty:
+            handle = self._connect()
+            try:
+                handle.query(_set_statement(self._reader_settings({})), "TSV")
+            except Exception:
+                handle.close()
+                raise
+            pooled = Pooled(handle)
+        try:
+            yield pooled
+        finally:
+            self._pool.put(pooled)
 
-    def execute(
-        self,
-        sql: str,
-        default_format: str,
-        *,
-        settings: dict[str, str] | None = None,
-        database: str | None = None,
-        params: dict[str, str] | None = None,
-    ) -> QueryResult:
-        statement = policy.single_statement(sql)
+    def _catalog_query(self, sql: str) -> bytes:
+        with self._pooled() as pooled:
+            return bytes(pooled.handle.query(sql, "TSV").bytes())
+
+    def photo_url(self, photo_id: str) -> str | None:
+        """The stored URL of photo ``photo_id`` (raw.photos, the loader's table), None when there is none."""
+        sql = "SELECT photo_image_url FROM raw.photos WHERE photo_id = {photo_id:String} LIMIT 1 FORMAT JSONCompact"
+        with self._pooled() as pooled:
+            try:
+                rows = json.loads(pooled.handle.query(sql, "TSV", params={"photo_id": photo_id}).bytes())["data"]
+            except Exception as exc:
+                error = engine_error(exc)
+                if error.name in ("UNKNOWN_TABLE", "UNKNOWN_DATABASE"):
+                    return None
+                raise error from exc
+        return str(rows[0][0]) if rows else None
+
+    # --- judging ---------------------------------------------------------------------------------------
+
+    def _verdict(self, statement: str, params: dict[str, str], writer: bool) -> policy.Verdict:
+        text = normalized(statement)
+        # `{name:Identifier}` parameters are names in the tree: then the values are part of the statement.
+        bound = tuple(sorted(params.items())) if "identifier" in text.lower() else ()
+        key = (writer, hashlib.blake2b(text.encode(), digest_size=20).digest(), bound)
+        with self._verdicts_lock:
+            cached = self._verdicts.get(key)
+            if cached is not None:
+                self._verdicts.move_to_end(key)
+                return cached
+        with self._pooled() as pooled:
+            handle = pooled.handle
+            try:
+                explain = "EXPLAIN AST " + text
+                ast = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
+                tokens = None
+                if writer:
+                    formatted = handle.query(f"SELECT formatQuerySingleLine({string_literal(text)})", "TSVRaw")
+                    tokens = policy.tokenize(formatted.bytes().decode("utf-8", "replace"))
+            except Exception as exc:
+                raise engine_error(exc) from exc
+        verdict = policy.judge(ast.bytes().decode("utf-8", "replace"), writer=writer, tokens=tokens)
+        with self._verdicts_lock:
+            self._verdicts[key] = verdict
+            while len(self._verdicts) > VERDICTS_KEPT:
+                self._verdicts.popitem(last=False)
+        return verdict
+
+    # --- running ---------------------------------------------------------------------------------------
+
+    def execute(self, request: Request, *, writer: bool = False) -> QueryResult:
+        statement = request.sql if request.data is not None else single_statement(request.sql)
         if not statement.strip():
             raise EngineError(62, "SYNTAX_ERROR", "Empty query")
-        if not self._slots.acquire(timeout=self.limits.max_execution_time):
+        slots = self._writer_slots if writer else self._reader_slots
+        if not slots.acquire(timeout=self.limits.max_execution_time):
             raise EngineError(202, "TOO_MANY_SIMULTANEOUS_QUERIES", "Too many simultaneous queries")
         try:
-            with self._open_lock:
-                handle = chdb.connect(str(self.path))
+            # An INSERT with its rows is judged as the engine reads it without them.
+            judged = statement if request.data is None else f"{statement.rstrip()} FORMAT {request.data_format}"
             try:
-                return self._run(handle, statement, default_format, settings or {}, database, params or {})
-            finally:
-                handle.close()
+                verdict = self._verdict(judged, request.params, writer)
+            except policy.PolicyError as exc:
+                raise EngineError(exc.code, exc.name, str(exc)) from exc
+            answer = self._answer_from_catalog(verdict, request, writer)
+            if answer is not None:
+                return self._run_read(answer, request, verdict, writer)
+            if writer:
+                try:
+                    return self._run_write(statement, request, verdict)
+                finally:
+                    if verdict.writes:
+                        self.catalog.invalidate()
+            return self._run_read(statement, request, verdict, writer)
         finally:
-            self._slots.release()
+            slots.release()
 
-    def _parse(self, statement: str, params: dict[str, str]) -> str:
-        """`EXPLAIN AST` of ``statement``, on a handle of its own that is read-only first.
+    def _answer_from_catalog(self, verdict: policy.Verdict, request: Request, writer: bool) -> str | None:
+        """A statement serve answers in the engine's stead, or None; raises for what is no table here."""
+        database = request.database or "default"
+        for name in verdict.views:
+            if not self.catalog.is_view(name, database):
+                error = policy.refused(f"table function {name}() is not allowed", writer)
+                raise EngineError(error.code, error.name, str(error))
+        if verdict.missing_table is not None:
+            if verdict.kind.startswith("ExistsTable"):
+                return "SELECT toUInt8(0) AS result"
+            raise EngineError(60, "UNKNOWN_TABLE", f"Table {verdict.missing_table} does not exist")
+        if verdict.describe is not None:
+            columns = self.catalog.parameterized_columns(verdict.describe, database)
+            if columns is not None:
+                rows = ", ".join(
+                    f"({string_literal(name)}, {string_literal(kind)}, '', '', '', '', '')" for name, kind in columns
+                )
+                return f"SELECT * FROM values({string_literal(DESCRIBE_COLUMNS)}, {rows})"
+        return None
 
-        Parsed apart from the query's handle: the limits set there would count EXPLAIN's own
-        output rows, and readonly = 1, set there last, would forbid setting them.  Read-only
-        here too, so that text the statement scan misjudged could still write nothing.
-        """
-        with self._open_lock:
-            handle = chdb.connect(str(self.path))
+    def _prepare(self, handle: Handle, settings: list[tuple[str, str]], database: str | None) -> None:
         try:
-            handle.query("SET readonly = 1", "TSV")
-            explain = "EXPLAIN AST " + statement
-            result = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
-            return str(result.bytes().decode("utf-8", "replace"))
-        except Exception as exc:
-            raise engine_error(exc) from exc
-        finally:
-            handle.close()
-
-    def _run(
-        self,
-        handle: chdb.state.sqlitelike.Connection,
-        statement: str,
-        default_format: str,
-        settings: dict[str, str],
-        database: str | None,
-        params: dict[str, str],
-    ) -> QueryResult:
-        applied = self._settings(settings)
-        ast = self._parse(statement, params)
-        try:
-            called = policy.check(ast)
-        except policy.PolicyError as exc:
-            raise EngineError(exc.code, exc.name, str(exc)) from exc
-        try:
-            handle.query("SET " + ", ".join(f"{name} = {string_literal(value)}" for name, value in applied), "TSV")
+            if settings:
+                handle.query(_set_statement(settings), "TSV")
             if database:
                 handle.query("USE " + identifier(database), "TSV")
-            handle.query("SET readonly = 1", "TSV")
-            for name in called:
-                self._require_view(handle, name)
-        except EngineError:
-            raise
         except Exception as exc:
             raise engine_error(exc) from exc
-        found = FORMAT_LINE.search(ast) if ast.startswith("Select") else None
-        fmt = found["format"] if found else default_format
+
+    def _query(self, handle: Handle, sql: str, fmt: str, params: dict[str, str]) -> QueryResult:
         started = time.perf_counter()
         try:
-            result = handle.query(statement, fmt, params=params) if params else handle.query(statement, fmt)
+            result = handle.query(sql, fmt, params=params) if params else handle.query(sql, fmt)
         except Exception as exc:
             raise engine_error(exc) from exc
         return QueryResult(
-            body=result.bytes(),
+            body=bytes(result.bytes()),
             format=fmt,
             rows_read=int(result.rows_read()),
             bytes_read=int(result.bytes_read()),
+            rows_written=int(result.rows_written()),
             elapsed=time.perf_counter() - started,
         )
+
+    def _run_read(self, sql: str, request: Request, verdict: policy.Verdict, writer: bool) -> QueryResult:
+        fmt = verdict.output_format or request.default_format
+        if writer:
+            handle = self._connect()
+            try:
+                self._prepare(handle, self._writer_settings(request.settings), request.database)
+                return self._query(handle, sql, fmt, request.params)
+            finally:
+                handle.close()
+        if request.settings:
+            handle = self._connect()
+            try:
+                self._prepare(handle, self._reader_settings(request.settings), request.database)
+                return self._query(handle, sql, fmt, request.params)
+            finally:
+                handle.close()
+        with self._pooled() as pooled:
+            if request.database != pooled.database:
+                self._prepare(pooled.handle, [], request.database or "default")
+                pooled.database = request.database
+            return self._query(pooled.handle, sql, fmt, request.params)
+
+    def _writer_settings(self, requested: dict[str, str]) -> list[tuple[str, str]]:
+        settings = {**self._defaults(), **_checked(requested), **WRITER_FORCED}
+        for name in settings:
+            if name.lower() in policy.DENIED_SETTINGS:
+                raise EngineError(497, "ACCESS_DENIED", f"setting {name} is not allowed (it names a file or URL)")
+        return list(settings.items())
+
+    def _run_write(self, statement: str, request: Request, verdict: policy.Verdict) -> QueryResult:
+        handle = self._connect()
+        try:
+            self._prepare(handle, self._writer_settings(request.settings), request.database)
+            if request.data is None:
+                return self._query(handle, statement, verdict.output_format or request.default_format, request.params)
+            started = time.perf_counter()
+            try:
+                inserter = handle.send_insert(statement, request.data_format or "TabSeparated")
+            except Exception as exc:
+                raise engine_error(exc) from exc
+            try:
+                for piece in request.data:
+                    inserter.append(piece)
+                written = inserter.finish()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    inserter.cancel()
+                if isinstance(exc, Exception) and not isinstance(exc, EngineError):
+                    raise engine_error(exc) from exc
+                raise
+            return QueryResult(
+                b"",
+                request.default_format,
+                rows_written=int(written.rows_written),
+                elapsed=time.perf_counter() - started,
+            )
+        finally:
+            handle.close()
+
+
+def _checked(requested: dict[str, str]) -> dict[str, str]:
+    """The client's settings that apply: names checked, the ones serve sets itself left out."""
+    applied = {}
+    for name, value in requested.items():
+        if not SETTING_NAME.match(name):
+            raise EngineError(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
+        if name.lower() in policy.DENIED_SETTINGS:
+            raise EngineError(497, "ACCESS_DENIED", f"setting {name} is not allowed (it names a file or URL)")
+        if name not in IGNORED_SETTINGS:
+            applied[name] = value
+    return applied

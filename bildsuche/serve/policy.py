@@ -1,143 +1,279 @@
-"""What a read-only endpoint may run, decided on ClickHouse's own parse tree.
+"""What an account may run, decided on ClickHouse's own parse of the statement.
 
-readonly = 1 stops writes, DDL, SYSTEM and the table functions that reach
-files, URLs and other servers.  Four things it lets through are refused here,
-on the output of `EXPLAIN AST`: statements other than reads (KILL QUERY ...),
-`INTO OUTFILE` (a write to the server's disk), table functions outside a list
-of harmless generators (chDB's `python()` reads objects of the serving
-process), and the scalar function `file()`, which returns the content of any
-file the serving process may read.
+The tree is the engine's `EXPLAIN AST`.  Readers (`default`) run on handles with
+readonly = 1, which stops writes, DDL, SYSTEM and the table functions that reach
+files, URLs and other servers; what readonly lets through is refused here:
+statements other than reads (KILL QUERY ...), `INTO OUTFILE` (a write to the
+machine's disk), table functions outside a list of harmless generators (chDB's
+`python()` reads objects of the serving process), and the scalar functions
+that read files or name tables by strings (`file()`, `hasColumnInTable()`,
+`joinGet()`).
+
+The writer runs without readonly, so everything that reaches the machine is
+refused here, for every statement: the same functions, table engines outside
+a list of ones that keep their data in the store (File, URL, Executable, ...),
+database engines other than Atomic and Memory, dictionaries (their sources read
+files and URLs), `INSERT INTO FUNCTION`, `FROM INFILE`, ATTACH, DETACH, BACKUP,
+SYSTEM, and settings that name files.  `EXPLAIN AST` prints some parts of a
+statement as bare nodes (a `SETTINGS` clause is `Set`; `CREATE TABLE t AS src`
+names no `src`; `DROP` and `DETACH` look alike), so writer statements are also
+read in the engine's own formatting of them (`formatQuerySingleLine`), as tokens.
+
+Database `default` of the embedded engine also answers names that are paths
+on the machine (`` `/etc/passwd` ``; globs such as `*`): a name that holds `/`
+or a glob character is no table here, for either account (the engine is
+started in an empty directory, so relative names find no file either).
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-ALLOWED_STATEMENTS = ("SelectWithUnionQuery", "SelectIntersectExceptQuery", "Show", "Describe", "Exists", "Explain")
+READ_STATEMENTS = ("SelectWithUnionQuery", "SelectIntersectExceptQuery", "Show", "Describe", "Exists", "Explain")
+WRITE_STATEMENTS = frozenset(
+    {
+        "InsertQuery", "CreateQuery", "AlterQuery", "DropQuery", "Rename", "OptimizeQuery", "TruncateQuery",
+        "CreateSQLFunctionQuery", "DropFunctionQuery", "Set", "DeleteQuery", "UseQuery", "CheckQuery",
+    }
+)  # fmt: skip
+# Statements whose direct Literal child is INTO OUTFILE or FROM INFILE (for CREATE it is a COMMENT).
+FILE_CLAUSE_STATEMENTS = ("SelectWithUnionQuery", "SelectIntersectExceptQuery", "Show", "Describe", "Exists",
+                          "Explain", "InsertQuery")  # fmt: skip
 SAFE_TABLE_FUNCTIONS = frozenset(
     {
         "numbers", "numbers_mt", "zeros", "zeros_mt", "generateRandom", "generate_series", "generateSeries",
         "values", "view", "viewIfPermitted", "merge", "null", "format",
     }
 )  # fmt: skip
-# Scalar functions refused anywhere in a statement (ClickHouse matches these names case-insensitively).
-FORBIDDEN_FUNCTIONS = frozenset({"file"})
-LINE = re.compile(r"^(?P<indent> *)(?P<node>\S+)(?: (?P<rest>.*))?$")
+# Refused anywhere, in any case (ClickHouse matches function names case-insensitively): they read
+# files, name tables by strings (which the name rule below cannot see), or create disks on any path.
+FORBIDDEN_FUNCTIONS = frozenset({"file", "hascolumnintable", "joinget", "joingetornull", "disk"})
+# Table (and database) engines that keep their data in the store.
+TABLE_ENGINES = frozenset(
+    {
+        "MergeTree", "ReplacingMergeTree", "SummingMergeTree", "AggregatingMergeTree", "CollapsingMergeTree",
+        "VersionedCollapsingMergeTree", "CoalescingMergeTree", "Memory", "Log", "TinyLog", "StripeLog", "Null",
+        "Set", "Join",
+    }
+)  # fmt: skip
+ENGINES = TABLE_ENGINES | {"Atomic"}  # Atomic: a database's
+ALTER_COMMANDS = frozenset(
+    {
+        "ADD_COLUMN", "DROP_COLUMN", "MODIFY_COLUMN", "COMMENT_COLUMN", "RENAME_COLUMN", "MATERIALIZE_COLUMN",
+        "ADD_INDEX", "DROP_INDEX", "MATERIALIZE_INDEX", "CLEAR_INDEX", "CLEAR_COLUMN", "ADD_CONSTRAINT",
+        "DROP_CONSTRAINT", "ADD_PROJECTION", "DROP_PROJECTION", "MATERIALIZE_PROJECTION", "CLEAR_PROJECTION",
+        "ADD_STATISTICS", "DROP_STATISTICS", "MODIFY_STATISTICS", "MATERIALIZE_STATISTICS", "CLEAR_STATISTICS",
+        "DROP_PARTITION", "DROP_DETACHED_PARTITION", "REPLACE_PARTITION", "MOVE_PARTITION", "DELETE", "UPDATE",
+        "MODIFY_ORDER_BY", "MODIFY_SAMPLE_BY", "MODIFY_SETTING", "RESET_SETTING", "MODIFY_COMMENT",
+        "MODIFY_QUERY", "APPLY_DELETED_MASK",
+    }
+)  # fmt: skip
+# Settings whose values are paths or URLs the engine would read or write.
+DENIED_SETTINGS = frozenset(
+    {
+        "format_schema", "format_schema_source", "format_template_resultset", "format_template_row",
+        "output_format_schema", "format_avro_schema_registry_url", "input_format_record_errors_file_path",
+        "url_base", "s3queue_default_zookeeper_path",
+    }
+)  # fmt: skip
+# Names that the engine's `default` database would read as paths (or globs) on the machine.
+PATH_LIKE = re.compile(r"[/*?{}]")
+LINE = re.compile(r"^(?P<indent> *)(?P<node>\S+)(?: (?P<rest>.*?))?(?: \(children \d+\))?$")
 
 
 class PolicyError(Exception):
-    """A statement the endpoint refuses; ``code`` is ClickHouse's READONLY."""
+    """A statement the account may not run."""
 
-    code = 164
-    name = "READONLY"
+    def __init__(self, message: str, *, code: int = 164, name: str = "READONLY") -> None:
+        super().__init__(message)
+        self.code, self.name = code, name
 
 
-def check(ast: str) -> list[str]:
-    """Raise PolicyError unless the `EXPLAIN AST` text describes a plain read.
+def refused(message: str, writer: bool) -> PolicyError:
+    if writer:
+        return PolicyError(f"{message} (the writer account writes the store and nothing else)", code=497,
+                           name="ACCESS_DENIED")  # fmt: skip
+    return PolicyError(f"{message} on a read-only endpoint")
 
-    Returns the names called in table position that are not harmless
-    generators: parameterized views (`analytics.neighbours(photo_id = …)`) parse
-    like table functions, so the caller must find each among the store's views.
+
+@dataclass(frozen=True)
+class Node:
+    depth: int
+    name: str
+    rest: str
+
+
+def parse_tree(ast: str) -> list[Node]:
+    nodes = []
+    for line in ast.splitlines():
+        match = LINE.match(line)
+        if match and line.strip():
+            nodes.append(Node(len(match["indent"]), match["node"], match["rest"] or ""))
+    return nodes
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the engine must be asked about a statement that may run (the store's catalog can change:
+    these are checked for every request, the verdict itself cached)."""
+
+    kind: str
+    output_format: str | None  # a FORMAT clause of a read
+    views: tuple[str, ...]  # names called in table position: they must be parameterized views of the store
+    missing_table: str | None  # a name that can be no table here (a path): answered as a missing table
+    describe: str | None  # DESCRIBE of a named table (a parameterized view is described by serve)
+    writes: bool
+
+
+def judge(ast: str, *, writer: bool, tokens: list[Token] | None = None) -> Verdict:
+    """Raise PolicyError unless the account may run the statement `EXPLAIN AST` printed as ``ast``.
+
+    ``tokens``: the engine's formatting of a writer's statement (see tokenize).
     """
-    lines = [LINE.match(line) for line in ast.splitlines() if line.strip()]
-    nodes = [m for m in lines if m]
+    nodes = parse_tree(ast)
     if not nodes:
-        raise PolicyError("empty query")
-    top = nodes[0]["node"]
-    if not top.startswith(ALLOWED_STATEMENTS):
-        raise PolicyError(f"{top} is not allowed on a read-only endpoint")
-    called: list[str] = []
-    for i, match in enumerate(nodes):
-        depth = len(match["indent"])
-        # INTO OUTFILE hangs a literal (the file name) directly under the statement, for every kind of
-        # statement allowed here: EXPLAIN, SHOW, DESCRIBE and EXISTS write their answer to the file too.
-        if depth == 1 and match["node"] == "Literal":
-            raise PolicyError("INTO OUTFILE is not allowed on a read-only endpoint")
-        if match["node"] == "Function" and (match["rest"] or "").split(" ")[0].lower() in FORBIDDEN_FUNCTIONS:
-            raise PolicyError(
-                f"function {(match['rest'] or '').split(' ')[0]}() is not allowed on a read-only endpoint"
-            )
-        if match["node"] == "TableExpression" and i + 1 < len(nodes):
-            child = nodes[i + 1]
-            if child["node"] == "Function":
-                name = (child["rest"] or "").split(" ")[0]
-                if name not in SAFE_TABLE_FUNCTIONS:
-                    called.append(name)
-    return called
+        raise PolicyError("empty query", code=62, name="SYNTAX_ERROR")
+    top = nodes[0].name
+    reading = top.startswith(READ_STATEMENTS)
+    if not reading and not (writer and top in WRITE_STATEMENTS):
+        raise refused(f"{top} is not allowed", writer)
+    views: list[str] = []
+    missing: str | None = None
+    parents: list[Node] = []
+    for i, node in enumerate(nodes):
+        del parents[node.depth :]
+        parent = parents[-1] if parents else None
+        parents.append(node)
+        name, called = node.name, node.rest.split(" ")[0]
+        if name == "Literal" and parent is not None and parent.name.startswith(FILE_CLAUSE_STATEMENTS):
+            raise refused("INTO OUTFILE and FROM INFILE are not allowed", writer)
+        if name == "Function" and called.lower() in FORBIDDEN_FUNCTIONS:
+            raise refused(f"function {called}() is not allowed", writer)
+        if name == "Function" and parent is not None and _in_table_position(parent, nodes[0]):
+            if parent.name == "InsertQuery":
+                raise refused("INSERT INTO FUNCTION is not allowed", writer)
+            if called not in SAFE_TABLE_FUNCTIONS:
+                views.append(called)
+        if name in ("TableIdentifier", "Identifier") and missing is None and PATH_LIKE.search(node.rest):
+            missing = node.rest
+        if name.startswith("Dictionary"):
+            raise refused("dictionaries are not allowed", writer)
+        if name == "Storage":
+            _check_engine(nodes, i, writer)
+        if name == "AlterCommand" and called not in ALTER_COMMANDS:
+            raise refused(f"ALTER ... {called} is not allowed", writer)
+    output_format = None
+    if top.startswith("Select"):
+        found = FORMAT_NODE.search(ast)
+        output_format = found["format"] if found else None
+    if writer and tokens is not None:
+        missing = missing or _check_tokens(tokens, top)
+    describe = None
+    if top == "DescribeQuery" and len(nodes) > 2 and nodes[2].name == "TableIdentifier":
+        describe = nodes[2].rest
+    return Verdict(top, output_format, tuple(views), missing, describe, writes=not reading)
 
 
-class MultiStatementError(Exception):
-    code = 62
-    name = "SYNTAX_ERROR"
+# A depth-1 Identifier under a SELECT's top node is its FORMAT clause.
+FORMAT_NODE = re.compile(r"^ Identifier (?P<format>\w+)$", re.M)
 
 
-HEREDOC = re.compile(r"\$([A-Za-z0-9_]*)\$")
+def _in_table_position(parent: Node, top: Node) -> bool:
+    """A Function node with this parent is a table function (or a parameterized view): FROM f(...),
+    INSERT INTO FUNCTION f(...), CREATE TABLE t AS f(...)."""
+    return parent.name == "TableExpression" or (parent is top and parent.name in ("InsertQuery", "CreateQuery"))
 
 
-def _skip_quoted(sql: str, i: int) -> int | None:
-    """The index after the quoted text, comment or heredoc starting at ``sql[i]``; ``i`` when none
-    starts there; None when it never ends (the engine would refuse it, and so does the caller)."""
-    n, ch = len(sql), sql[i]
-    if ch in "'\"`":
-        i += 1
-        while i < n and sql[i] != ch:
-            i += 2 if sql[i] == "\\" else 1
-        return i + 1 if i < n else None
-    if sql.startswith("--", i) or ch == "#":
-        newline = sql.find("\n", i)
-        return n if newline < 0 else newline + 1
-    if sql.startswith("/*", i):
-        depth, i = 1, i + 2  # ClickHouse nests block comments
-        while i < n and depth:
-            if sql.startswith("/*", i):
-                depth, i = depth + 1, i + 2
-            elif sql.startswith("*/", i):
-                depth, i = depth - 1, i + 2
-            else:
-                i += 1
-        return i if not depth else None
-    heredoc = HEREDOC.match(sql, i) if ch == "$" and not (i and (sql[i - 1].isalnum() or sql[i - 1] in "_$")) else None
-    if heredoc:  # $$text$$ or $tag$text$tag$: a string literal with no escapes (`x$y$` is an identifier)
-        close = sql.find(heredoc.group(0), heredoc.end())
-        return None if close < 0 else close + len(heredoc.group(0))
-    return i
+def _check_engine(nodes: list[Node], i: int, writer: bool) -> None:
+    first = nodes[i + 1] if i + 1 < len(nodes) and nodes[i + 1].depth == nodes[i].depth + 1 else None
+    if first is None or first.name != "Function":
+        raise refused("a table without an ENGINE clause is not allowed", writer)
+    engine = first.rest.split(" ")[0]
+    if engine not in ENGINES:
+        raise refused(f"ENGINE = {engine} is not allowed", writer)
 
 
-def single_statement(sql: str) -> str:
-    """``sql`` without a trailing `;`, refusing anything after it.
-
-    ClickHouse's HTTP interface takes one statement per request; the embedded
-    engine would run every statement it is given, so the text is scanned here
-    (string literals, heredocs, quoted identifiers and comments skipped, as the
-    engine's lexer reads them) before it reaches the engine.  Text the scan
-    cannot follow to its end (an unterminated quote or comment) is refused.
-    """
-    i, n = 0, len(sql)
-    while i < n:
-        after = _skip_quoted(sql, i)
-        if after is None:
-            raise MultiStatementError("Unterminated quoted text or comment")
-        if after != i:
-            i = after
-        elif sql[i] == ";":
-            if _only_comments(sql[i + 1 :]):
-                return sql[:i]
-            raise MultiStatementError("Multi-statements are not allowed")
-        else:
-            i += 1
-    return sql
+# --- the engine's formatting of a writer statement, as tokens --------------------------------------------
 
 
-def _only_comments(text: str) -> bool:
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        if not (text.startswith(("--", "#", "/*"), i)):
-            return False
-        after = _skip_quoted(text, i)
-        if after is None:
-            return False
-        i = after
-    return True
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "word" (keyword or bare name), "name" (quoted name), "string", "number", "param", "punct"
+    text: str  # a name without its quotes; a string with its quotes
+
+
+TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<name>`(?:[^`\\]|\\.)*`|"(?:[^"\\]|\\.)*")
+    | (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<param>\{[^{}]*\})
+    | (?P<number>\d[\w.]*(?:[eE][-+]?\d+)?)
+    | (?P<word>[A-Za-z_][A-Za-z0-9_$]*)
+    | (?P<punct>->|::|[^\s\w])
+    )""",
+    re.X | re.S,
+)
+UNESCAPE = re.compile(r"\\(.)", re.S)
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens, i = [], 0
+    text = text.rstrip()
+    while i < len(text):
+        found = TOKEN.match(text, i)
+        if found is None or found.end() == i:
+            raise PolicyError(f"cannot read the statement at {text[i : i + 20]!r}", code=62, name="SYNTAX_ERROR")
+        kind = found.lastgroup or "punct"
+        value = found.group(kind)
+        if kind == "name":
+            value = UNESCAPE.sub(r"\1", value[1:-1])
+        tokens.append(Token(kind, value))
+        i = found.end()
+    return tokens
+
+
+def _words(tokens: list[Token], count: int) -> list[str]:
+    return [t.text.upper() for t in tokens[:count] if t.kind == "word"]
+
+
+# Writer statements by their first keywords (the tree cannot tell DROP from DROP DATABASE).
+ALLOWED_HEADS = (
+    ("CREATE", "TABLE"), ("CREATE", "TEMPORARY", "TABLE"), ("CREATE", "OR", "REPLACE", "TABLE"),
+    ("CREATE", "VIEW"), ("CREATE", "OR", "REPLACE", "VIEW"), ("CREATE", "MATERIALIZED", "VIEW"),
+    ("CREATE", "DATABASE"), ("CREATE", "FUNCTION"), ("CREATE", "OR", "REPLACE", "FUNCTION"),
+    ("DROP", "TABLE"), ("DROP", "TEMPORARY", "TABLE"), ("DROP", "VIEW"), ("DROP", "DATABASE"), ("DROP", "FUNCTION"),
+    ("RENAME", "TABLE"), ("EXCHANGE", "TABLES"), ("ALTER", "TABLE"), ("INSERT", "INTO"), ("OPTIMIZE", "TABLE"),
+    ("TRUNCATE",), ("DELETE", "FROM"), ("SET",), ("USE",), ("CHECK", "TABLE"),
+)  # fmt: skip
+
+
+def _check_tokens(tokens: list[Token], top: str) -> str | None:
+    """Refuse what the tree leaves out; return a path-like name the statement holds, if any."""
+    if top.startswith(READ_STATEMENTS):
+        heads: tuple[tuple[str, ...], ...] = ()
+    else:
+        words = [t.text.upper() for t in tokens[:4]]
+        heads = tuple(h for h in ALLOWED_HEADS if tuple(words[: len(h)]) == h)
+        if not heads:
+            raise refused(" ".join(words[:3]) + " is not allowed", writer=True)
+    if heads and heads[0][:2] == ("DROP", "DATABASE") and _database_is_default(tokens):
+        raise refused("DROP DATABASE default is not allowed", writer=True)
+    for i, token in enumerate(tokens):
+        following = tokens[i + 1] if i + 1 < len(tokens) else None
+        called = following is not None and following.text == "("
+        if called and token.kind in ("word", "name") and token.text.lower() in FORBIDDEN_FUNCTIONS:
+            raise refused(f"function {token.text}() is not allowed", writer=True)
+        assigned = following is not None and following.text == "="
+        if assigned and token.kind in ("word", "name") and token.text.lower() in DENIED_SETTINGS:
+            raise refused(f"setting {token.text} is not allowed", writer=True)
+        if token.kind == "name" and PATH_LIKE.search(token.text):
+            return token.text
+        if token.kind == "param" and token.text.replace(" ", "").lower().endswith(":identifier}"):
+            raise refused("query parameters of type Identifier are not allowed in writer statements", writer=True)
+    return None
+
+
+def _database_is_default(tokens: list[Token]) -> bool:
+    names = [t.text for t in tokens[2:] if t.kind in ("word", "name") and t.text.upper() not in ("IF", "EXISTS")]
+    return bool(names) and names[0] == "default"

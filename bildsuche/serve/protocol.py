@@ -1,6 +1,7 @@
-"""The part of ClickHouse's HTTP interface that clients use for reading.
+"""The part of ClickHouse's HTTP interface that clients use.
 
-Request: the query in the `query` URL parameter and/or the POST body;
+Request: the query in the `query` URL parameter and/or the POST body (for an
+INSERT, the rows after its FORMAT clause, in either);
 `database`, `default_format`, `query_id`, `session_id`, `param_<name>` query
 parameters and settings as URL parameters; user and password by HTTP basic
 auth, `X-ClickHouse-User`/`-Key` headers or `user`/`password` parameters.
@@ -38,9 +39,9 @@ FORMAT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 STATUS_BY_CODE = {
     62: 400, 25: 400, 27: 400, 6: 400, 26: 400, 38: 400, 41: 400, 42: 400, 43: 400, 44: 400, 46: 400, 47: 400,
     53: 400, 36: 400, 69: 400, 70: 400, 72: 400, 73: 400, 115: 400, 117: 400, 167: 400, 168: 400, 321: 400,
-    456: 400, 457: 400,
+    344: 400, 456: 400, 457: 400,
     60: 404, 81: 404,
-    164: 403, 497: 403, 516: 403,
+    164: 403, 497: 403, 516: 403, 390: 400,
     194: 401,
     202: 503,
 }  # fmt: skip
@@ -56,7 +57,7 @@ class BadRequest(Exception):
 
 @dataclass
 class Request:
-    sql: str
+    query: str  # the `query` URL parameter; the body follows it, after a line break
     database: str | None
     default_format: str
     query_id: str
@@ -66,12 +67,10 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def parse(query_string: str, headers: dict[str, str], body: bytes) -> Request:
-    """``headers`` with lower-cased names."""
+def parse(query_string: str, headers: dict[str, str]) -> Request:
+    """The request's URL parameters and headers (``headers`` with lower-cased names)."""
     parameters = parse_qsl(query_string, keep_blank_values=True)
     values = dict(parameters)
-    text = body.decode("utf-8", "replace")
-    sql = "\n".join(part for part in (values.get("query", ""), text) if part)
     user, password = values.get("user", ""), values.get("password", "")
     if "x-clickhouse-user" in headers or "x-clickhouse-key" in headers:
         user = headers.get("x-clickhouse-user", user)
@@ -96,7 +95,7 @@ def parse(query_string: str, headers: dict[str, str], body: bytes) -> Request:
     if not FORMAT_NAME.match(default_format):
         raise BadRequest(73, "UNKNOWN_FORMAT", "Unknown format: the format name is not a name")
     return Request(
-        sql=sql,
+        query=values.get("query", ""),
         database=values.get("database") or headers.get("x-clickhouse-database") or None,
         default_format=default_format,
         query_id=query_id,
@@ -122,12 +121,12 @@ def content_type(fmt: str) -> str:
     return "application/octet-stream"
 
 
-def summary(rows_read: int, bytes_read: int, elapsed: float) -> str:
+def summary(rows_read: int, bytes_read: int, rows_written: int, elapsed: float) -> str:
     return json.dumps(
         {
             "read_rows": str(rows_read),
             "read_bytes": str(bytes_read),
-            "written_rows": "0",
+            "written_rows": str(rows_written),
             "written_bytes": "0",
             "total_rows_to_read": str(rows_read),
             "result_rows": "0",

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from bildsuche.config import project_dir
 from bildsuche.dbt import literal_var
 from bildsuche.errors import InputDataError
-from bildsuche.serve.policy import MultiStatementError, single_statement
+from bildsuche.serve.sqlscan import MultiStatementError, single_statement
 from bildsuche.sqltext import identifier, string_literal
 from bildsuche.store import client_for
 from python_embed.unsplash import Release
