@@ -27,13 +27,14 @@ def _unavailable(exc: StoreError) -> StoreUnavailableError:
     return StoreUnavailableError(f"{exc}{hint}")
 
 
-def claim_store(path: Path) -> Path:
-    """The resolved directory of an existing embedded store that no other process holds."""
+def claim_store(path: Path, *, create: bool = False) -> Path:
+    """The resolved directory of an existing embedded store that no other process holds
+    (with ``create``, of a new one when there is none)."""
     try:
-        store = openable(path)
+        store = openable(path, create=create)
     except StoreError as exc:
         raise _unavailable(exc) from exc
-    if not (store / "metadata").is_dir():
+    if not create and not (store / "metadata").is_dir():
         raise StoreUnavailableError(f"{store} holds no embedded store (run `bildsuche demo` or dbt first)")
     return store
 

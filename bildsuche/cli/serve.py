@@ -98,7 +98,8 @@ def command(args: argparse.Namespace) -> int:
             raise UsageError(f"--pictures {folder}: no such folder")
     accounts = Accounts(password, writer_password)
     with _log_stream(args.log) as stream:
-        engine = StoreEngine(args.path or config.db_path(), limits)
+        # With a writer, serve may start on a new store for the writer to fill (seeds_loader, dbt).
+        engine = StoreEngine(args.path or config.db_path(), limits, create=writer_password is not None)
         pictures = Pictures(args.pictures, engine.photo_url) if args.pictures else None
         try:
             server = make_server(

@@ -158,8 +158,9 @@ def _working_directory(path: str) -> Iterator[None]:
 
 
 class StoreEngine:
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
-        self.path = claim_store(path)
+    def __init__(self, path: Path, limits: Limits | None = None, *, create: bool = False) -> None:
+        """``create``: open a new store when ``path`` holds none (a writer will fill it)."""
+        self.path = claim_store(path, create=create)
         self.limits = limits or Limits()
         # Database `default` of the engine reads relative names as files of the directory it started
         # in: an empty one of its own, so that there are none (names with `/` are refused by the policy).
@@ -269,8 +270,7 @@ class StoreEngine:
             if cached is not None:
                 self._verdicts.move_to_end(key)
                 return cached
-        with self._pooled() as pooled:
-            handle = pooled.handle
+        with self._parser(writer) as handle:
             try:
                 explain = "EXPLAIN AST " + text
                 ast = handle.query(explain, "TSV", params=params) if params else handle.query(explain, "TSV")
@@ -286,6 +286,22 @@ class StoreEngine:
             while len(self._verdicts) > VERDICTS_KEPT:
                 self._verdicts.popitem(last=False)
         return verdict
+
+    @contextlib.contextmanager
+    def _parser(self, writer: bool) -> Iterator[Handle]:
+        """A handle to parse on: a pooled reader's (readonly = 1, as the reader's query will run), or for
+        the writer a fresh one with readonly = 2, where a statement's SETTINGS clause parses and nothing
+        can be written."""
+        if not writer:
+            with self._pooled() as pooled:
+                yield pooled.handle
+            return
+        handle = self._connect()
+        try:
+            handle.query("SET readonly = 2", "TSV")
+            yield handle
+        finally:
+            handle.close()
 
     # --- running ---------------------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ final as (
         {{ photo_id }} as target_photo_id,
         candidates.photo_id as photo_id,
         candidates.photo_image_url as photo_image_url,
+        {{ picture_url('candidates.photo_id', 'candidates.photo_image_url') }} as picture_url,
         toFloat64({{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }}) as dist,
         toUInt32(row_number() over (order by dist asc, candidates.photo_id asc)) as rank
     from {{ ref('photos') }} as candidates

@@ -33,6 +33,7 @@ final as (
         {{ photo_id }} as target_photo_id,
         photo_id,
         photo_image_url,
+        {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
         toFloat64(dist) as dist,
         toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
     from nearest

@@ -66,6 +66,7 @@ final as (
         toUInt32(row_number() over (partition by hits.query_name order by hits.dist asc, hits.photo_id asc)) as rank,
         hits.photo_id as photo_id,
         hits.photo_image_url as photo_image_url,
+        {{ picture_url('hits.photo_id', 'hits.photo_image_url') }} as picture_url,
         toFloat64(hits.dist) as dist,
         toUInt64(coalesce(downloads_per_photo.downloads, 0)) as downloads
     from hits

@@ -17,6 +17,7 @@ neighbours as (
         target_photo_id,
         photo_id,
         photo_image_url,
+        picture_url,
         dist,
         rank
     {%- if filters.active %}
@@ -35,6 +36,7 @@ final as (
         target_photo_id,
         photo_id,
         photo_image_url,
+        picture_url,
         dist,
         rank
     from neighbours

@@ -1,0 +1,24 @@
+{#- A URL a browser can load for a photo, for BI tools that show pictures: the
+    photo's own URL when it is on the web, else the thumbnail `bildsuche serve
+    --pictures DIR` hands out at /photos/<photo_id>.jpg (var `picture_base_url`:
+    where BI users' browsers reach serve) for photos stored as local files. -#}
+{% macro picture_url(photo_id, image_url) -%}
+    if(
+        match({{ image_url }}, '^https?://'),
+        {{ image_url }},
+        concat({{ sql_string(var('picture_base_url')) }}, '/photos/', encodeURLComponent({{ photo_id }}), '.jpg')
+    )
+{%- endmacro %}
+
+{#- Models only the embedded (chdb) adapter computes are disabled on other
+    targets: say so at the start of every run there, rather than leave them
+    out without a word. `models`: their names. -#}
+{% macro note_embedded_only(models) -%}
+    {%- if execute and target.type != 'chdb' -%}
+        {{ log(
+            "bildsuche: " ~ (models | join(', ')) ~ " are computed by the embedded adapter (target type chdb)"
+            ~ " and skipped on target type '" ~ target.type ~ "'; tables of an earlier embedded run keep"
+            ~ " their rows", info=True) }}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
