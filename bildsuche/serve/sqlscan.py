@@ -16,8 +16,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-# The only characters at which the scan's state can change.
-SPECIAL = re.compile(r"['\"`;#$]|--|/\*")
+# The only text at which the scan's state can change: found with str.find, which scans at memchr
+# speed (a regular expression alternation of them took 10 ns a character).
+MARKERS = ("'", '"', "`", ";", "#", "$", "--", "/*")
 QUOTED = {
     "'": re.compile(r"'(?:[^'\\]|\\.)*'", re.S),
     '"': re.compile(r'"(?:[^"\\]|\\.)*"', re.S),
@@ -25,9 +26,9 @@ QUOTED = {
 }
 COMMENT_MARK = re.compile(r"/\*|\*/")
 HEREDOC = re.compile(r"\$([A-Za-z0-9_]*)\$")
-# An array of plain numbers: its values never change a statement's shape.
-NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-NUMBER_ARRAY = re.compile(rf"\[\s*{NUMBER}(?:\s*,\s*{NUMBER})*\s*\]")
+# An array literal of numbers (or text the engine will refuse to parse): it holds no name, function,
+# quote or comment, so its values never change a statement's shape.
+NUMBER_ARRAY = re.compile(r"\[[-+.eE,\s]*\d[-+0-9.eE,\s]*\]")
 INSERT_START = re.compile(r"\s*insert\b", re.I)
 FORMAT_CLAUSE = re.compile(r"\bformat\s+([A-Za-z_][A-Za-z0-9_]*)", re.I)
 VALUES_CLAUSE = re.compile(r"\bvalues\b", re.I)
@@ -66,6 +67,24 @@ def _skip(sql: str, i: int) -> int | None:
     return i
 
 
+class _Markers:
+    """The next position of each marker at or after a point of ``sql``, found again only once passed."""
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.next = dict.fromkeys(MARKERS, -2)
+
+    def first(self, i: int) -> int:
+        best = -1
+        for marker, at in self.next.items():
+            if at != -1 and at < i:
+                at = self.sql.find(marker, i)
+                self.next[marker] = at
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
+
+
 def code_spans(sql: str) -> list[tuple[int, int]]:
     """The stretches of ``sql`` outside literals, quoted names, heredocs and comments.
 
@@ -73,11 +92,11 @@ def code_spans(sql: str) -> list[tuple[int, int]]:
     unterminated quote or comment).
     """
     spans, start, i, n = [], 0, 0, len(sql)
+    markers = _Markers(sql)
     while i < n:
-        found = SPECIAL.search(sql, i)
-        if found is None:
+        j = markers.first(i)
+        if j < 0:
             break
-        j = found.start()
         after = _skip(sql, j)
         if after is None:
             raise MultiStatementError("Unterminated quoted text or comment")
@@ -186,11 +205,11 @@ def _prefix_spans(text: str) -> Iterator[tuple[int, int]]:
     """code_spans of ``text``, lazily, up to a quote or comment that does not end: inline data
     may hold one, and the caller stops at its first clause."""
     start, i, n = 0, 0, len(text)
+    markers = _Markers(text)
     while i < n:
-        found = SPECIAL.search(text, i)
-        if found is None:
+        j = markers.first(i)
+        if j < 0:
             break
-        j = found.start()
         after = _skip(text, j)
         if after is None:
             n = j
