@@ -34,7 +34,7 @@ READ_STATEMENTS = ("SelectWithUnionQuery", "SelectIntersectExceptQuery", "Show",
 WRITE_STATEMENTS = frozenset(
     {
         "InsertQuery", "CreateQuery", "AlterQuery", "DropQuery", "Rename", "OptimizeQuery", "TruncateQuery",
-        "CreateSQLFunctionQuery", "DropFunctionQuery", "Set", "DeleteQuery", "UseQuery", "CheckQuery",
+        "CreateSQLFunctionQuery", "DropFunctionQuery", "Set", "DeleteQuery",
     }
 )  # fmt: skip
 # Statements whose direct Literal child is INTO OUTFILE or FROM INFILE (for CREATE it is a COMMENT).
@@ -64,7 +64,7 @@ ALTER_COMMANDS = frozenset(
         "ADD_INDEX", "DROP_INDEX", "MATERIALIZE_INDEX", "CLEAR_INDEX", "CLEAR_COLUMN", "ADD_CONSTRAINT",
         "DROP_CONSTRAINT", "ADD_PROJECTION", "DROP_PROJECTION", "MATERIALIZE_PROJECTION", "CLEAR_PROJECTION",
         "ADD_STATISTICS", "DROP_STATISTICS", "MODIFY_STATISTICS", "MATERIALIZE_STATISTICS", "CLEAR_STATISTICS",
-        "DROP_PARTITION", "DROP_DETACHED_PARTITION", "REPLACE_PARTITION", "MOVE_PARTITION", "DELETE", "UPDATE",
+        "DROP_PARTITION", "DROP_DETACHED_PARTITION", "REPLACE_PARTITION", "DELETE", "UPDATE",
         "MODIFY_ORDER_BY", "MODIFY_SAMPLE_BY", "MODIFY_SETTING", "RESET_SETTING", "MODIFY_COMMENT",
         "MODIFY_QUERY", "APPLY_DELETED_MASK",
     }
@@ -244,7 +244,7 @@ ALLOWED_HEADS = (
     ("CREATE", "DATABASE"), ("CREATE", "FUNCTION"), ("CREATE", "OR", "REPLACE", "FUNCTION"),
     ("DROP", "TABLE"), ("DROP", "TEMPORARY", "TABLE"), ("DROP", "VIEW"), ("DROP", "DATABASE"), ("DROP", "FUNCTION"),
     ("RENAME", "TABLE"), ("EXCHANGE", "TABLES"), ("ALTER", "TABLE"), ("INSERT", "INTO"), ("OPTIMIZE", "TABLE"),
-    ("TRUNCATE",), ("DELETE", "FROM"), ("SET",), ("USE",), ("CHECK", "TABLE"),
+    ("TRUNCATE",), ("DELETE", "FROM"), ("SET",),
 )  # fmt: skip
 
 

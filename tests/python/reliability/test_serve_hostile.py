@@ -1,18 +1,24 @@
-"""The BI endpoint under hostile requests: read-only, bounded in time, rows, bytes and memory, and serving on.
+"""The endpoint under hostile requests, for both accounts: readers stay read-only and bounded in time,
+rows, bytes and memory; the writer writes the store and nothing else; the server serves on.
 
 Every payload of the corpus goes into query parameters, settings, the
 database, the query id and the format; statements try to read files, lift
-the limits or write; clients send broken or endless requests.  After each
-test the store's fingerprint is unchanged, and the server logged no error.
+the limits or write, and the writer's try to leave the store (files, URLs,
+programs, other paths, SYSTEM); no answer may tell whether a file exists on
+the machine; clients send broken or endless requests.  After each test the
+store's fingerprint is unchanged, the server logged no error, and every
+statement of the writer is in the query log.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -33,6 +39,8 @@ MANY_ROWS_SQL = "SELECT number FROM numbers(20000) FORMAT Null"
 BIG_MEMORY_SQL = "SELECT length(groupArray(number)) FROM numbers(200000000)"
 PASSWD_MARK = "root:x:0:0"
 OUTFILE = Path("/tmp/bildsuche-hostile")
+DISK_DIR = Path("/tmp/bildsuche-hostile-disk")
+WRITER = ("writer", "hostile-writer-pw")
 NEIGHBOURS_SQL = (
     "SELECT photo_id FROM analytics.neighbours(photo_id = {pid:String}, k = 3) ORDER BY rank FORMAT JSONEachRow"
 )
@@ -45,29 +53,48 @@ class Endpoint:
     store: PayloadStore
     fingerprint: str
     process: object
+    log: Path
+    writer_ids: list[str] = field(default_factory=list)  # every query id the writer sent
 
 
 def post(endpoint: Endpoint, sql: str, **params: str) -> requests.Response:
     return requests.post(endpoint.url, params=params, data=sql.encode(), timeout=60)
 
 
+def post_as_writer(endpoint: Endpoint, sql: str, **params: str) -> requests.Response:
+    query_id = f"hostile-{uuid.uuid4()}"
+    endpoint.writer_ids.append(query_id)
+    return requests.post(
+        endpoint.url, params={**params, "query_id": query_id}, data=sql.encode(), auth=WRITER, timeout=60
+    )
+
+
 @pytest.fixture(scope="module")
 def endpoint(payload_store: PayloadStore) -> Iterator[Endpoint]:
+    log = payload_store.root / "hostile-serve.log"
     process, port = start_serve(
         payload_store.store,
         "--max-execution-time", str(TIME_LIMIT),
         "--max-result-rows", str(ROW_LIMIT),
         "--max-memory-usage", str(MEMORY_LIMIT),
         "--timeout", "2",
+        "--writer-password", WRITER[1],
+        "--log", str(log),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         fingerprint = requests.post(url, data=FINGERPRINT_SQL.encode(), timeout=60)
         assert fingerprint.status_code == 200, fingerprint.text
-        yield Endpoint(url, port, payload_store, fingerprint.text, process)
+        endpoint = Endpoint(url, port, payload_store, fingerprint.text, process, log)
+        yield endpoint
     finally:
         stop(process)
     assert "Traceback" not in server_stderr(process), server_stderr(process)
+    logged = set(re.findall(r" query_id=(\S+) ", log.read_text()))
+    assert not [q for q in endpoint.writer_ids if q not in logged], "writer statements missing from the log"
+    assert all(
+        line.count(" user=writer ") == 1 for line in log.read_text().splitlines() if " query_id=hostile-" in line
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +103,7 @@ def unchanged(endpoint: Endpoint) -> Iterator[None]:
     after = requests.post(endpoint.url, data=FINGERPRINT_SQL.encode(), timeout=60)
     assert after.text == endpoint.fingerprint
     assert requests.get(f"{endpoint.url}/ping", timeout=10).text == "Ok.\n"
+    assert not OUTFILE.exists() and not DISK_DIR.exists()
 
 
 def code(reply: requests.Response) -> str:
@@ -272,3 +300,165 @@ def test_broken_and_endless_requests_end(endpoint: Endpoint) -> None:
         assert silent.recv(10) == b""  # and the silent one is closed by the server
     finally:
         silent.close()
+
+
+# --- the writer: it writes the store and nothing else ---------------------------------------------------
+
+WRITER_ESCAPES = [
+    "SELECT file('/etc/passwd')",
+    "SELECT lower(FILE('/etc/passwd'))",
+    "SELECT * FROM file('/etc/passwd', 'LineAsString')",
+    "SELECT * FROM `/etc/passwd`",
+    "SELECT * FROM default.`/etc/passwd`",
+    "SELECT 'root' IN `/etc/passwd`",
+    "SELECT * FROM `../../../../../../etc/passwd`",
+    "SELECT * FROM `*`",
+    "SELECT hasColumnInTable('default', '/etc/passwd', 'c1')",
+    "SELECT joinGet('default.`/etc/passwd`', 'c1', 1)",
+    "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+    "SELECT * FROM executable('id', 'TSV', 'a String')",
+    "SELECT * FROM python('os')",
+    "SELECT * FROM remote('127.0.0.1', system.one)",
+    "SELECT * FROM s3('http://127.0.0.1:9/x.csv')",
+    "SELECT * FROM filesystem('/')",
+    "SELECT * FROM numbers(3) INTO OUTFILE '/tmp/bildsuche-hostile' FORMAT CSV",
+    "EXPLAIN SELECT 1 INTO OUTFILE '/tmp/bildsuche-hostile'",
+    "INSERT INTO FUNCTION file('/tmp/bildsuche-hostile', 'CSV', 'a Int32') VALUES (1)",
+    "INSERT INTO raw.photos FROM INFILE '/etc/passwd' FORMAT CSV",
+    "INSERT INTO raw.photos (photo_id) SELECT * FROM `/etc/passwd`",
+    "INSERT INTO raw.photos (photo_id) VALUES (file('/etc/passwd'))",
+    "INSERT INTO raw.photos (photo_id) SETTINGS input_format_record_errors_file_path = '/tmp/bildsuche-hostile' "
+    "FORMAT CSV\nx",
+    "CREATE TABLE analytics.evil (a String) ENGINE = File(CSV, '/tmp/bildsuche-hostile')",
+    "CREATE TABLE analytics.evil (a String) ENGINE = URL('http://127.0.0.1:9/x', CSV)",
+    "CREATE TABLE analytics.evil (a String) ENGINE = Executable('id', TSV)",
+    "CREATE TABLE analytics.evil (a String) ENGINE = S3('http://127.0.0.1:9/x.csv', 'CSV')",
+    "CREATE TABLE analytics.evil AS `/etc/passwd`",
+    "CREATE TABLE analytics.evil AS file('/etc/passwd', 'LineAsString')",
+    "CREATE TABLE analytics.evil ENGINE = MergeTree ORDER BY tuple() AS SELECT * FROM `/etc/passwd`",
+    "CREATE TABLE analytics.evil (a Int32) ENGINE = MergeTree ORDER BY a "
+    "SETTINGS disk = disk(type = local, path = '/tmp/bildsuche-hostile-disk/')",
+    "CREATE TABLE analytics.evil (a String DEFAULT file('/etc/passwd')) ENGINE = Memory",
+    "CREATE VIEW analytics.evil AS SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')",
+    "CREATE DATABASE evil ENGINE = Filesystem('/')",
+    "CREATE DATABASE evil ENGINE = SQLite('/tmp/bildsuche-hostile')",
+    "CREATE DICTIONARY analytics.evil (a String) PRIMARY KEY a "
+    "SOURCE(FILE(path '/etc/passwd' format 'CSV')) LAYOUT(FLAT()) LIFETIME(0)",
+    "ATTACH DATABASE evil ENGINE = Filesystem('/')",
+    "ATTACH TABLE raw.photos",
+    "DETACH TABLE raw.photos",
+    "DROP DATABASE default",
+    "UNDROP TABLE raw.photos",
+    "BACKUP TABLE raw.photos TO File('/tmp/bildsuche-hostile')",
+    "RESTORE TABLE raw.photos FROM File('/tmp/bildsuche-hostile')",
+    "SYSTEM SHUTDOWN",
+    "SYSTEM RELOAD CONFIG",
+    "SYSTEM DROP DNS CACHE",
+    "SYSTEM FLUSH LOGS",
+    "KILL QUERY WHERE 1",
+    "ALTER TABLE raw.photos FREEZE",
+    "ALTER TABLE raw.photos MOVE PARTITION tuple() TO DISK 'default'",
+    "ALTER TABLE raw.photos FETCH PARTITION tuple() FROM '/clickhouse/tables/x'",
+    "GRANT ALL ON *.* TO default",
+    "CREATE USER evil",
+    "SET format_template_row = '/etc/passwd'",
+    "SELECT 1 SETTINGS format_schema = '/etc/passwd:Message'",
+    "SELECT 1 FORMAT Template SETTINGS format_template_resultset = '/etc/hostname'",
+    "SELECT $$'$$; DROP TABLE raw.photos; SELECT '",
+    "SELECT 1; DROP TABLE raw.photos",
+]
+
+
+@pytest.mark.parametrize("sql", WRITER_ESCAPES)
+def test_the_writer_cannot_leave_the_store(endpoint: Endpoint, sql: str) -> None:
+    reply = post_as_writer(endpoint, sql)
+    assert 400 <= reply.status_code < 500, reply.text
+    assert code(reply) in {"497", "164", "60", "62", "36", "344"}, reply.text
+    assert reply.text.startswith(f"Code: {code(reply)}. DB::Exception: ")
+    assert PASSWD_MARK not in reply.text and "\nvm" not in reply.text
+    assert not OUTFILE.exists() and not DISK_DIR.exists()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["format_schema", "format_template_resultset", "format_template_row", "output_format_schema",
+     "input_format_record_errors_file_path", "format_avro_schema_registry_url", "url_base"],
+)  # fmt: skip
+def test_settings_naming_files_are_refused_for_both_accounts(endpoint: Endpoint, name: str) -> None:
+    params = {name: "/etc/passwd", "default_format": "Template"}
+    for reply in (post(endpoint, "SELECT 1", **params), post_as_writer(endpoint, "SELECT 1", **params)):
+        assert reply.status_code == 403 and code(reply) == "497", reply.text
+        assert PASSWD_MARK not in reply.text
+
+
+def test_the_writer_can_write_and_stays_logged(endpoint: Endpoint) -> None:
+    create = post_as_writer(endpoint, "CREATE TABLE analytics.writer_probe (a Int32) ENGINE = MergeTree ORDER BY a")
+    assert create.status_code == 200, create.text
+    try:
+        assert post_as_writer(endpoint, "INSERT INTO analytics.writer_probe VALUES (1), (2)").status_code == 200
+        assert post(endpoint, "SELECT sum(a) FROM analytics.writer_probe").text == "3\n"
+        refused = post(endpoint, "DROP TABLE analytics.writer_probe")  # the reader still may not
+        assert refused.status_code == 403 and code(refused) == "164"
+    finally:
+        assert post_as_writer(endpoint, "DROP TABLE analytics.writer_probe").status_code == 200
+
+
+# --- database `default`: no answer tells whether a file exists on the machine ---------------------------
+
+# Each names a table `@`; answered for a file that exists and for one that does not, the replies must be
+# the same but for the name.  Relative names are read from the directory the engine started in.
+PROBES = [
+    "SELECT count() FROM `@`",
+    "SELECT * FROM default.`@`",
+    "EXISTS TABLE `@`",
+    "EXISTS `@`",
+    "EXISTS TABLE default.`@`",
+    "DESCRIBE `@`",
+    "DESCRIBE TABLE default.`@` FORMAT JSON",
+    "SHOW CREATE TABLE `@`",
+    "SHOW COLUMNS FROM `@`",
+    "SELECT 'root' IN `@`",
+    "SELECT hasColumnInTable('default', '@', 'c1')",
+    "SELECT * FROM merge('default', '@')",
+    "CHECK TABLE `@`",
+    "OPTIMIZE TABLE `@`",
+    "CREATE TABLE analytics.leak AS `@`",
+    "CREATE TABLE analytics.leak ENGINE = Memory AS SELECT * FROM `@`",
+]
+EXISTING = {"absolute": ("/etc/passwd", "/etc/bildsuche-no-such-file"), "relative": ("pyproject.toml", "no-such.toml")}
+
+
+def _answer(reply: requests.Response, name: str) -> tuple[int, str, str]:
+    return reply.status_code, code(reply), reply.text.replace(name, "@")
+
+
+@pytest.mark.parametrize("kind", list(EXISTING))
+@pytest.mark.parametrize("writer", [False, True], ids=["default", "writer"])
+def test_no_answer_tells_whether_a_file_exists(endpoint: Endpoint, kind: str, writer: bool) -> None:
+    existing, missing = EXISTING[kind]
+    assert kind == "relative" or Path(existing).is_file()
+    assert kind == "absolute" or (Path.cwd() / existing).is_file()  # serve runs from here: the engine must not
+    send = post_as_writer if writer else post
+    for probe in PROBES:
+        if probe.startswith(("CREATE", "OPTIMIZE")) and not writer:
+            continue
+        there = _answer(send(endpoint, probe.replace("@", existing)), existing)
+        absent = _answer(send(endpoint, probe.replace("@", missing)), missing)
+        assert there == absent, (probe, there, absent)
+        assert PASSWD_MARK not in there[2]
+        if probe.startswith("EXISTS"):
+            assert there[:2] == (200, "") and there[2] == "0\n", (probe, there)
+        elif probe.startswith("SHOW COLUMNS"):  # no rows: the engine's answer for any table it does not have
+            assert there == (200, "", "") or there[1] == "60", (probe, there)
+        else:
+            assert there[0] >= 400, (probe, there)
+    for value in (existing, missing):  # a name given as an Identifier parameter
+        reply = send(endpoint, "SELECT count() FROM {t:Identifier}", param_t=value)
+        assert code(reply) in (("60", "497") if writer else ("60",)), reply.text  # the writer takes no such parameters
+
+
+def test_pandas_has_table_check_on_database_default(endpoint: Endpoint) -> None:
+    # pandas.read_sql asks EXISTS TABLE `<the query>` first: the overlay's file layer said 1 (a glob).
+    for database in ("default", "analytics"):
+        reply = post(endpoint, "EXISTS TABLE `SELECT * FROM analytics.keyword_breakdown`", database=database)
+        assert reply.status_code == 200 and reply.text == "0\n", reply.text
