@@ -54,7 +54,8 @@ from bildsuche.store import claim_store
 
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ERROR_RE = re.compile(
-    r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)(?: \((?P<name>[A-Z_]+)\))?(?: \(version [^)]*\))?\.?\s*$",
+    r"Code: (?P<code>\d+)\. (?:DB::Exception: )?(?P<message>.*?)(?: \((?P<name>[A-Z_]+)\))?"
+    r"(?: \(version [^)]*\))?\.?\s*$",
     re.S,
 )
 # The engine sometimes wraps an exception in one of the same code: "Code: 164. DB::Exception: Code: 164. ...".

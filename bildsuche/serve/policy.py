@@ -163,10 +163,7 @@ def judge(ast: str, *, writer: bool, tokens: list[Token] | None = None) -> Verdi
             _check_engine(nodes, i, writer)
         if name == "AlterCommand" and called not in ALTER_COMMANDS:
             raise refused(f"ALTER ... {called} is not allowed", writer)
-    output_format = None
-    if top.startswith("Select"):
-        found = FORMAT_NODE.search(ast)
-        output_format = found["format"] if found else None
+    output_format = _output_format(nodes)
     if writer and tokens is not None:
         missing = missing or _check_tokens(tokens, top)
     describe = None
@@ -175,8 +172,17 @@ def judge(ast: str, *, writer: bool, tokens: list[Token] | None = None) -> Verdi
     return Verdict(top, output_format, tuple(views), missing, describe, writes=not reading)
 
 
-# A depth-1 Identifier under a SELECT's top node is its FORMAT clause.
-FORMAT_NODE = re.compile(r"^ Identifier (?P<format>\w+)$", re.M)
+def _output_format(nodes: list[Node]) -> str | None:
+    """The FORMAT clause of a read, as serve needs it for the answers it gives itself (and the header)."""
+    top = nodes[0]
+    named = [node.rest for node in nodes[1:] if node.depth == 1 and node.name == "Identifier"]
+    if top.name.startswith("Select") or top.name == "DescribeQuery":
+        return named[-1] if named else None  # their only direct Identifier child is the FORMAT clause
+    if top.name.startswith("ExistsTable"):
+        # `EXISTS [db.]name [FORMAT f]`: the name's parts come first (the node reads "db name" or " name").
+        parts = 1 if top.rest.startswith(" ") else 2
+        return named[-1] if len(named) > parts else None
+    return None
 
 
 def _in_table_position(parent: Node, top: Node) -> bool:

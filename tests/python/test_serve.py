@@ -62,7 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             ).result_rows,
             "photos": client.query("SELECT count() FROM raw.photos").result_rows,
         }
-    process, port = start_serve(store)
+    process, port = start_serve(store, "--log", str(root / "serve.log"))
     served = Served(f"http://127.0.0.1:{port}", port, process, store, expected)
     try:
         yield served
@@ -89,6 +89,72 @@ def test_sqlalchemy_dialect_with_pandas_read_sql(served: Served) -> None:
     frame = pd.read_sql("SELECT rank, photo_id FROM top_k_neighbours ORDER BY rank", engine)
     assert list(frame["photo_id"]) == [r[1] for r in served.expected["top_k"]]
     engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["default", "analytics"])
+def test_pandas_read_sql_with_either_database(served: Served, database: str) -> None:
+    # pandas asks EXISTS TABLE `<the query>` first; database default's file layer answered 1 ("Could not reflect").
+    engine = sqlalchemy.create_engine(f"clickhousedb://default:@127.0.0.1:{served.port}/{database}")
+    frame = pd.read_sql("SELECT * FROM analytics.conversions_per_candidate ORDER BY photo_id", engine)
+    assert list(zip(frame["photo_id"], frame["downloads"], strict=True)) == served.expected["downloads"]
+    assert not sqlalchemy.inspect(engine).has_table("SELECT * FROM analytics.conversions_per_candidate")
+    engine.dispose()
+
+
+def test_database_default_as_on_a_server(served: Served) -> None:
+    assert post(served, "EXISTS TABLE `SELECT * FROM analytics.keyword_breakdown`").text == "0\n"
+    assert post(served, "EXISTS TABLE default.nope").text == "0\n"
+    assert post(served, "EXISTS TABLE analytics.photos").text == "1\n"
+    assert post(served, "SHOW TABLES FROM default").text == ""
+    for sql in ("DESCRIBE TABLE nope", "DESCRIBE TABLE `/etc/passwd`", "SHOW CREATE TABLE default.`/etc/hosts`"):
+        reply = post(served, sql)
+        assert reply.status_code == 404 and reply.headers["X-ClickHouse-Exception-Code"] == "60", (sql, reply.text)
+
+
+def test_parameterized_views_are_described(served: Served) -> None:
+    # BI tools list them with the tables and DESCRIBE them; the engine refuses (UNSUPPORTED_METHOD).
+    tables = post(served, "SHOW TABLES FROM analytics").text.split()
+    assert {"neighbours", "filtered_neighbours"} <= set(tables)
+    for name in ("neighbours", "filtered_neighbours"):
+        reply = post(served, f"DESCRIBE TABLE analytics.{name} FORMAT JSONEachRow")
+        assert reply.status_code == 200, reply.text
+        columns = [json.loads(line) for line in reply.text.splitlines()]
+        assert [c["name"] for c in columns] == ["target_photo_id", "photo_id", "photo_image_url", "picture_url",
+                                                 "dist", "rank"]  # fmt: skip
+        assert columns[-2]["type"] == "Float64" and columns[-1]["type"] == "UInt32"
+    client = clickhouse_connect.get_client(host="127.0.0.1", port=served.port, database="analytics")
+    assert [row[0] for row in client.query("DESCRIBE neighbours").result_rows][:2] == ["target_photo_id", "photo_id"]
+    client.close()
+
+
+def test_users_are_honoured(served: Served) -> None:
+    for auth in (("bob", "secret"), ("bob", ""), ("writer", ""), ("default", "not-set")):
+        reply = requests.post(served.url, data=b"SELECT currentUser()", auth=auth, timeout=30)
+        assert reply.status_code == 403 and reply.headers["X-ClickHouse-Exception-Code"] == "516", auth
+        assert reply.text.startswith(f"Code: 516. DB::Exception: {auth[0]}: Authentication failed")
+    headers = {"X-ClickHouse-User": "bob", "X-ClickHouse-Key": ""}
+    assert requests.post(served.url, data=b"SELECT 1", headers=headers, timeout=30).status_code == 403
+    assert requests.post(served.url, params={"user": "bob"}, data=b"SELECT 1", timeout=30).status_code == 403
+    assert requests.post(served.url, data=b"SELECT 1", auth=("default", ""), timeout=30).text == "1\n"
+
+
+def test_one_log_line_per_request(served: Served) -> None:
+    reply = post(served, "SELECT rank FROM analytics.top_k_neighbours\nORDER BY rank", query_id="log-test-read")
+    assert reply.status_code == 200
+    post(served, "SELECT nope()", query_id="log-test-error")
+    requests.post(served.url, data=b"SELECT 1", auth=("bob", "x"), params={"query_id": "log-test-auth"}, timeout=30)
+    lines = (served.store.parent / "serve.log").read_text().splitlines()
+
+    def line_of(query_id: str) -> str:
+        (found,) = [line for line in lines if f" query_id={query_id} " in line]
+        return found
+
+    read = line_of("log-test-read")
+    stamp = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    sql = r"sql=\"SELECT rank FROM analytics.top_k_neighbours\\nORDER BY rank\"$"
+    assert re.match(stamp + r" user=default query_id=log-test-read rows=\d+ ms=[\d.]+ code=0 " + sql, read)
+    assert " code=46 " in line_of("log-test-error")
+    assert " user=bob " in line_of("log-test-auth") and " code=516 " in line_of("log-test-auth")
 
 
 def post(served: Served, sql: str, **params: str) -> requests.Response:
