@@ -56,7 +56,7 @@ def test_catalog_holds_the_marts_with_their_columns(docs: Docs) -> None:
     assert catalog_columns(nodes["model.bildsuche.photos"])["photo_embed"] == "Array(Float32)"
     # A parameterized view, which system.columns does not list.
     assert catalog_columns(nodes["model.bildsuche.neighbours"]) == {
-        "target_photo_id": "String", "photo_id": "String", "photo_image_url": "String",
+        "target_photo_id": "String", "photo_id": "String", "photo_image_url": "String", "picture_url": "String",
         "dist": "Float64", "rank": "UInt32",
     }  # fmt: skip
     assert nodes["model.bildsuche.neighbours"]["metadata"]["type"] == "view"
