@@ -37,6 +37,7 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
             ["filtered_topk.py", "--store", str(store), "--queries", "5", "--multipliers", "10"],
             ["serve_load.py", "--photos", "300", "--clients", "2", "--seconds", "2", "--max-concurrent", "2",
              "--read-repeats", "3"],
+            ["serve_overhead.py", "--photos", "300", "--requests", "30", "--rounds", "1"],
             ["startup.py", "--repeats", "1"],
         ]  # fmt: skip
     suite = [
@@ -51,6 +52,7 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ["view_cost.py", "--store", str(store), "--queries", "100", "--rounds", "3"],
         ["filtered_topk.py", "--store", str(store), "--queries", "50"],
         ["serve_load.py", "--photos", "25000", "--clients", "8", "--seconds", "20", "--max-concurrent", "1", "2", "4"],
+        ["serve_overhead.py", "--photos", "2000", "--requests", "400", "--rounds", "5"],
         ["dbt_build.py", "--photos", "100000", "--conversions", "0", "--repeats", "1", "--command", "run",
          "--select", "+photo_neighbours"],
         ["startup.py", "--repeats", "7"],

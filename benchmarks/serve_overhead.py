@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
 import shutil
@@ -143,6 +144,9 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=300, help="requests per workload and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--serve-code", type=Path, help="run serve from this checkout (an earlier commit: the figures before a change)"
+    )
     parser.add_argument("--serve-args", nargs=argparse.REMAINDER, default=[], help="extra `bildsuche serve` options")
     args = parser.parse_args()
     print(machine(), flush=True)
@@ -158,7 +162,18 @@ def main() -> None:
         # checks cost, the difference to the served figure what HTTP costs.
         layer = StoreEngine(copy)
         log = root / "serve.log"
-        process, port = start_serve(store, "--log", str(log), *args.serve_args)
+        if args.serve_code:  # an earlier serve may know no --log; `python -m` imports from its folder first
+            here = Path.cwd()
+            os.environ["PYTHONPATH"] = str(args.serve_code.resolve())
+            os.chdir(args.serve_code)
+            try:
+                process, port = start_serve(store, *args.serve_args)
+            finally:
+                os.chdir(here)
+                del os.environ["PYTHONPATH"]
+            log.write_text("")
+        else:
+            process, port = start_serve(store, "--log", str(log), *args.serve_args)
         try:
             client = HttpClient(port)
             vectors = np.load(root / "probe.npy").tolist()
