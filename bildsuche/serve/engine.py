@@ -379,17 +379,11 @@ class StoreEngine:
 
     def _run_read(self, sql: str, request: Request, verdict: policy.Verdict, writer: bool) -> QueryResult:
         fmt = verdict.output_format or request.default_format
-        if writer:
+        if writer or request.settings:
+            settings = self._writer_settings(request.settings) if writer else self._reader_settings(request.settings)
             handle = self._connect()
             try:
-                self._prepare(handle, self._writer_settings(request.settings), request.database)
-                return self._query(handle, sql, fmt, request.params)
-            finally:
-                handle.close()
-        if request.settings:
-            handle = self._connect()
-            try:
-                self._prepare(handle, self._reader_settings(request.settings), request.database)
+                self._prepare(handle, settings, request.database)
                 return self._query(handle, sql, fmt, request.params)
             finally:
                 handle.close()

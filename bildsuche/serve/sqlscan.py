@@ -85,28 +85,41 @@ class _Markers:
         return best
 
 
+def _spans(text: str, *, strict: bool) -> Iterator[tuple[int, int]]:
+    """The stretches of ``text`` outside literals, quoted names, heredocs and comments, in order.
+
+    At a quote or comment that does not end: ``strict`` raises MultiStatementError, else the
+    stretches stop there (inline data may hold one).
+    """
+    start, i, n = 0, 0, len(text)
+    markers = _Markers(text)
+    while i < n:
+        j = markers.first(i)
+        if j < 0:
+            break
+        after = _skip(text, j)
+        if after is None:
+            if strict:
+                raise MultiStatementError("Unterminated quoted text or comment")
+            n = j
+            break
+        if after == j:  # `;` or a `$` that opens nothing
+            i = j + 1
+            continue
+        if j > start:
+            yield start, j
+        start = i = after
+    if n > start:
+        yield start, n
+
+
 def code_spans(sql: str) -> list[tuple[int, int]]:
     """The stretches of ``sql`` outside literals, quoted names, heredocs and comments.
 
     Raises MultiStatementError for text whose end the scan cannot reach (an
     unterminated quote or comment).
     """
-    spans, start, i, n = [], 0, 0, len(sql)
-    markers = _Markers(sql)
-    while i < n:
-        j = markers.first(i)
-        if j < 0:
-            break
-        after = _skip(sql, j)
-        if after is None:
-            raise MultiStatementError("Unterminated quoted text or comment")
-        if after == j:  # `;` or a `$` that opens nothing
-            i = j + 1
-            continue
-        spans.append((start, j))
-        start = i = after
-    spans.append((start, n))
-    return [(a, b) for a, b in spans if b > a]
+    return list(_spans(sql, strict=True))
 
 
 def single_statement(sql: str) -> str:
@@ -180,7 +193,7 @@ def inline_data(text: str) -> InlineData | None:
     character offsets when the caller decodes bytes as latin-1.
     """
     spans: list[tuple[int, int]] = []
-    for start, end in _prefix_spans(text):
+    for start, end in _spans(text, strict=False):
         if not spans and not text[start:end].strip():
             continue  # blanks between leading comments
         if not spans and not INSERT_START.match(text, start):
@@ -199,26 +212,3 @@ def inline_data(text: str) -> InlineData | None:
             return None
         return InlineData(text[: clause.start()], fmt, _data_start(text, after))
     return None
-
-
-def _prefix_spans(text: str) -> Iterator[tuple[int, int]]:
-    """code_spans of ``text``, lazily, up to a quote or comment that does not end: inline data
-    may hold one, and the caller stops at its first clause."""
-    start, i, n = 0, 0, len(text)
-    markers = _Markers(text)
-    while i < n:
-        j = markers.first(i)
-        if j < 0:
-            break
-        after = _skip(text, j)
-        if after is None:
-            n = j
-            break
-        if after == j:
-            i = j + 1
-            continue
-        if j > start:
-            yield start, j
-        start = i = after
-    if n > start:
-        yield start, n

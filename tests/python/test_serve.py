@@ -1,9 +1,12 @@
 """`bildsuche serve` queried by real ClickHouse clients over loopback.
 
 What a reader may not do (the statement policy, the read-only engine handle, file()/url(),
-INTO OUTFILE, smuggled statements) is tested in reliability/test_serve_hostile.py, not here:
-this file alone passes with that policy switched off.  Both run in every pytest run (the
-battery's quick form is part of tests/python); keep them together when running serve's tests.
+INTO OUTFILE, smuggled statements) and what the writer may not do are tested in
+reliability/test_serve_hostile.py; here what clients do: formats, parameters, users, the
+log, database default as a BI tool sees it, DESCRIBE of the parameterized views.  Both run
+in every pytest run (the battery's quick form is part of tests/python); keep them together
+when running serve's tests.  The writer's clients (dbt, the loaders) are in
+test_server_target.py, pictures in test_serve_pictures.py.
 """
 
 from __future__ import annotations
