@@ -50,7 +50,9 @@ COMMANDS: dict[str, Command] = {
         demo.command,
     ),
     "serve": Command(
-        "read-only ClickHouse HTTP endpoint over the embedded store, for BI tools", serve.add_arguments, serve.command
+        "ClickHouse HTTP endpoint over the embedded store: BI tools read, user writer writes",
+        serve.add_arguments,
+        serve.command,
     ),
     "report": Command(
         "the marts as an HTML page with pictures and a PNG contact sheet", report.add_arguments, report.command
