@@ -64,6 +64,19 @@ def project_dir() -> Path:
     )
 
 
+def seed_file(name: str) -> Path:
+    """File ``name`` in the dbt project's (first) seed path, as dbt seeds it."""
+    project = project_dir()
+    seed_dir = "seeds"
+    try:
+        with (project / PROJECT_FILE).open(encoding="utf-8") as file:
+            paths = (yaml.safe_load(file) or {}).get("seed-paths") or [seed_dir]
+        seed_dir = str(paths[0])
+    except (OSError, yaml.YAMLError, AttributeError, IndexError):
+        pass  # no readable project file: dbt's default seed path
+    return project / seed_dir / name
+
+
 def project_is_packaged(project: Path | None = None) -> bool:
     """Whether the project is the installed package's copy, which dbt must not write into."""
     return (project or project_dir()).resolve() == PACKAGED_PROJECT
