@@ -34,7 +34,7 @@ INSIGHTS = {
     "(SELECT any(target_photo_id) FROM analytics.top_k_neighbours) ORDER BY rank",
     "underexposed_lookalikes": "SELECT photo_id, downloads, neighbour_downloads, lookalikes, top_lookalike_id, "
     "suggested_keywords FROM analytics.underexposed_lookalikes ORDER BY rank LIMIT 5",
-    "keyword_search_relevance": "SELECT keyword, searches, downloaded_photos, recall_at_k, mrr, median_rank "
+    "keyword_search_relevance": "SELECT keyword, searches, downloaded_photos, recall_at_k, mrr, best_rank "
     "FROM analytics.keyword_search_relevance ORDER BY mrr DESC, keyword LIMIT 5",
 }
 

@@ -1,7 +1,7 @@
 -- The figures of each keyword agree with one another: found_photos <=
 -- downloaded_photos <= searches, recall_at_k = found_photos /
--- downloaded_photos, a photo within k exactly when best_rank <= k, the best
--- rank no worse than the median, and only the photos' model. Rows break it.
+-- downloaded_photos, a best rank and a reciprocal rank exactly when a photo
+-- was found, and only the photos' model. Rows break it.
 
 with
 
@@ -15,8 +15,7 @@ relevance as (
         k,
         recall_at_k,
         mrr,
-        best_rank,
-        median_rank
+        best_rank
     from {{ ref('keyword_search_relevance') }}
 ),
 
@@ -32,14 +31,13 @@ select
     downloaded_photos,
     found_photos,
     recall_at_k,
-    best_rank,
-    median_rank
+    mrr,
+    best_rank
 from relevance
 where
     found_photos > downloaded_photos
     or downloaded_photos > searches
     or abs(recall_at_k - found_photos / downloaded_photos) > 1e-9
-    or (found_photos > 0) != (best_rank <= k)
+    or (found_photos > 0) != (best_rank is not null)
     or (mrr > 0) != (found_photos > 0)
-    or best_rank > median_rank
     or model not in (select photo_models.embed_model from photo_models)

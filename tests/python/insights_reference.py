@@ -113,10 +113,8 @@ def search_relevance(
                 int(within.sum()),
                 float(within.mean()),
                 float((per_photo.to_numpy() / ranks * within).sum() / len(group)),
-                int(ranks.min()),
-                float(np.median(ranks)),
+                int(ranks[within].min()) if within.any() else None,
             )
         )
-    columns = ["keyword", "searches", "downloaded_photos", "found_photos", "recall_at_k", "mrr", "best_rank",
-               "median_rank"]  # fmt: skip
+    columns = ["keyword", "searches", "downloaded_photos", "found_photos", "recall_at_k", "mrr", "best_rank"]
     return pd.DataFrame(rows, columns=columns).sort_values("keyword").reset_index(drop=True)

@@ -7,11 +7,11 @@
 -- users who searched for it: the keyword, embedded once by the photos' CLIP
 -- text tower (stg_keyword_embeddings), is compared with every photo (exact
 -- cosine distance), and the photos actually downloaded after searching for it
--- are looked up in that ranking. recall_at_k: the share of those photos among
--- the `relevance_k` nearest; mrr: the mean of 1/rank over the downloads (each
--- download one search), 0 beyond `relevance_k`; median_rank: where they rank
--- in the whole collection. Keywords with fewer than `relevance_min_searches`
--- downloads, or not embedded by the photos' model, are left out.
+-- are looked up among its `relevance_k` nearest. recall_at_k: the share of
+-- those photos found there; mrr: the mean of 1/rank over the downloads (each
+-- download one search), 0 beyond `relevance_k`. Keywords with fewer than
+-- `relevance_min_searches` downloads, or not embedded by the photos' model,
+-- are left out.
 
 with
 
@@ -59,17 +59,30 @@ queries as (
     where keyword_embeddings.model in (select photos.embed_model from photos)
 ),
 
--- Every keyword against every photo: the rank of each photo in a text search.
-ranking as (
+-- Every keyword against every photo, keeping each keyword's k nearest
+-- (ties by photo_id): a partial sort per keyword, where ranking all photos
+-- of every keyword with a window function took minutes at 25k photos and
+-- 1,000 keywords (docs/insights.md).
+nearest as (
     select
         queries.keyword as keyword,
-        photos.photo_id as photo_id,
-        row_number() over (
-            partition by queries.keyword
-            order by {{ vector_distance('photos.photo_embed', 'queries.embedding') }} asc, photos.photo_id asc
-        ) as search_rank
-    from queries
-    cross join photos
+        groupArraySorted({{ k }})(  -- noqa: LT01
+            ({{ vector_distance('photos.photo_embed', 'queries.embedding') }}, photos.photo_id)
+        ) as hits
+    from photos
+    cross join queries
+    group by queries.keyword
+),
+
+ranking as (
+    select
+        keyword,
+        hit.2 as photo_id,
+        search_rank
+    from nearest
+    array join
+        hits as hit,
+        arrayEnumerate(hits) as search_rank
 ),
 
 downloads as (
@@ -82,6 +95,7 @@ downloads as (
     group by keyword, photo_id
 ),
 
+-- search_rank 0: not among the k nearest
 downloaded_ranks as (
     select
         downloads.keyword as keyword,
@@ -89,7 +103,7 @@ downloaded_ranks as (
         downloads.downloads as downloads,
         ranking.search_rank as search_rank
     from downloads
-    inner join ranking
+    left join ranking
         on
             downloads.keyword = ranking.keyword
             and downloads.photo_id = ranking.photo_id
@@ -98,10 +112,9 @@ downloaded_ranks as (
 per_keyword as (
     select
         keyword,
-        countIf(search_rank <= {{ k }}) as found_photos,
-        sumIf(downloads / search_rank, search_rank <= {{ k }}) as reciprocal_ranks,
-        min(search_rank) as best_rank,
-        quantileExactInclusive(0.5)(toFloat64(search_rank)) as median_rank  -- noqa: LT01
+        countIf(search_rank > 0) as found_photos,
+        sumIf(downloads / search_rank, search_rank > 0) as reciprocal_ranks,
+        minIf(search_rank, search_rank > 0) as best_rank
     from downloaded_ranks
     group by keyword
 ),
@@ -116,8 +129,7 @@ final as (
         toUInt32({{ k }}) as k,
         toFloat64(per_keyword.found_photos / searches_per_keyword.downloaded_photos) as recall_at_k,
         toFloat64(per_keyword.reciprocal_ranks / searches_per_keyword.searches) as mrr,
-        toUInt64(per_keyword.best_rank) as best_rank,
-        toFloat64(per_keyword.median_rank) as median_rank
+        if(per_keyword.found_photos > 0, toUInt32(per_keyword.best_rank), null) as best_rank
     from searches_per_keyword
     inner join queries on searches_per_keyword.keyword = queries.keyword
     inner join per_keyword on searches_per_keyword.keyword = per_keyword.keyword
