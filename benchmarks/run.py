@@ -38,6 +38,8 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
             ["serve_load.py", "--photos", "300", "--clients", "2", "--seconds", "2", "--max-concurrent", "2",
              "--read-repeats", "3"],
             ["startup.py", "--repeats", "1"],
+            ["insights_cost.py", "--photos", "1000", "--conversions", "20000", "--keywords", "50", "--repeats", "1"],
+            ["keyword_holdout.py", "--sample", "120"],
         ]  # fmt: skip
     suite = [
         ["hnsw_params.py", "--n", "25000", "--queries", "200", "--repeats", "3"],
@@ -54,6 +56,8 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ["dbt_build.py", "--photos", "100000", "--conversions", "0", "--repeats", "1", "--command", "run",
          "--select", "+photo_neighbours"],
         ["startup.py", "--repeats", "7"],
+        ["insights_cost.py", "--photos", "25000", "--conversions", "1000000", "--keywords", "1000", "--repeats", "3"],
+        ["keyword_holdout.py", "--sample", "2000"],
     ]  # fmt: skip
     if million:
         big = store.with_name(store.name + "-1m")
