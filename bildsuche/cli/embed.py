@@ -14,6 +14,7 @@ from python_embed.demo_model import DEMO_MODEL, DEMO_MODEL_NAME, model_name, res
 from python_embed.demo_text_model import DEMO_TEXT_MODEL_NAME
 from python_embed.fetch import THUMBNAIL_QUERY, FetchConfig
 from python_embed.text_models import DEMO_TEXT_MODEL, TextEncoder, resolve_text_model
+from seeds_loader.keywords import DEFAULT_LIMIT as DEFAULT_KEYWORDS
 
 
 def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
@@ -195,7 +196,12 @@ def add_keywords_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="embed keywords with at least this many downloads (default: the dbt var relevance_min_searches)",
     )
-    parser.add_argument("--limit", type=int, default=1000, help="at most this many keywords, the most searched first")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_KEYWORDS,
+        help=f"at most this many keywords, the most searched first (default {DEFAULT_KEYWORDS})",
+    )
     add_target_argument(parser)
 
 

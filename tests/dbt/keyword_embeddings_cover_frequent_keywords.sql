@@ -3,7 +3,7 @@
 -- keyword_search_relevance covers the keywords `bildsuche keywords` embedded.
 -- A warning per frequent keyword (at least `relevance_min_searches`
 -- downloads) that the photos' model has not embedded: run `bildsuche
--- keywords` (it embeds the 1,000 most searched by default).
+-- keywords --limit N` (it embeds the 200 most searched by default).
 
 {%- set min_searches = int_var('relevance_min_searches', 1, 1000000000) %}
 
