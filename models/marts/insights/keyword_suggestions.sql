@@ -1,13 +1,7 @@
 {{ config(order_by='(photo_id, rank)', enabled=(target.type == 'chdb')) }}
 
-{%- set neighbours_k = int_var('neighbours_k', 1, 1000) %}
-{%- set n = int_var('suggestion_neighbours', 1, 1000) %}
+{%- set n = neighbours_var('suggestion_neighbours') %}
 {%- set m = int_var('suggestions_per_photo', 1, 1000) %}
-{%- if n > neighbours_k %}
-    {{ exceptions.raise_compiler_error(
-        "var 'suggestion_neighbours' (" ~ n ~ ") exceeds neighbours_k (" ~ neighbours_k
-        ~ "), the neighbours photo_neighbours keeps of every photo; raise neighbours_k too") }}
-{%- endif %}
 
 -- For every photo, the search keywords under which its `suggestion_neighbours`
 -- nearest photos were downloaded, each download weighted by how similar that

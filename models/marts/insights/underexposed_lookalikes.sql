@@ -1,16 +1,10 @@
 {{ config(order_by='rank', enabled=(target.type == 'chdb')) }}
 
-{%- set neighbours_k = int_var('neighbours_k', 1, 1000) %}
-{%- set n = int_var('underexposed_neighbours', 1, 1000) %}
+{%- set n = neighbours_var('underexposed_neighbours') %}
 {%- set max_dist = float_var('underexposed_max_dist', 0, 2) %}
 {%- set min_lookalikes = int_var('underexposed_min_lookalikes', 1, 1000) %}
 {%- set min_downloads = int_var('underexposed_min_neighbour_downloads', 1, 1000000000) %}
 {%- set max_share = float_var('underexposed_max_share', 0, 1) %}
-{%- if n > neighbours_k %}
-    {{ exceptions.raise_compiler_error(
-        "var 'underexposed_neighbours' (" ~ n ~ ") exceeds neighbours_k (" ~ neighbours_k
-        ~ "), the neighbours photo_neighbours keeps of every photo; raise neighbours_k too") }}
-{%- endif %}
 
 -- Photos whose look-alikes are downloaded far more than they are: among a
 -- photo's `underexposed_neighbours` nearest photos, those at most
