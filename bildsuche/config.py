@@ -30,6 +30,10 @@ MODEL_ENV = "BILDSUCHE_MODEL"
 DATA_DIR_ENV = "BILDSUCHE_DATA_DIR"
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+# Keywords `bildsuche keywords` embeds unless told otherwise, the most searched first:
+# keyword_search_relevance compares every one with every photo (11 s for 200 at 25k photos,
+# 66 s for 1,000, on a loaded machine: docs/benchmarks.md).
+DEFAULT_KEYWORD_LIMIT = 200
 TARGETS = ("embedded", "clickhouse", "myscale")
 DEFAULT_DATA_DIR = "data"
 STORE_NAME = "bildsuche.chdb"

@@ -20,7 +20,7 @@ from python_embed.embedder import ClipEmbedder
 from python_embed.keywords import embed_keywords
 from python_embed.sources import SAMPLE
 from seeds_loader import load
-from seeds_loader.keywords import DEFAULT_LIMIT, frequent_keywords, save_keyword_embeddings
+from seeds_loader.keywords import frequent_keywords, save_keyword_embeddings
 
 MARTS = ("top_k_neighbours", "conversions_per_candidate", "keyword_breakdown")
 MART_ORDER = {
@@ -78,7 +78,10 @@ def embed_frequent_keywords(store: Path, embedder: ClipEmbedder) -> int:
     """`bildsuche keywords` on the demo's store: the keywords the relevance mart measures."""
     with client_for("embedded", path=store) as client:
         todo = frequent_keywords(
-            client, embedder.name, min_searches=int(config.project_var("relevance_min_searches")), limit=DEFAULT_LIMIT
+            client,
+            embedder.name,
+            min_searches=int(config.project_var("relevance_min_searches")),
+            limit=config.DEFAULT_KEYWORD_LIMIT,
         )
         embedded = embed_keywords(embedder, todo.missing)
         save_keyword_embeddings(client, embedded)

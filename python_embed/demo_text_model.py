@@ -20,6 +20,7 @@ from pathlib import Path
 from python_embed.demo_model import PROJECTION_DIM
 
 DEMO_TEXT_MODEL_NAME = "bildsuche-demo-multilingual"
+DEMO_TEXT_MODEL = "demo"  # what --text-model takes to mean this model
 DEMO_TEXT_MARKER = "bildsuche_demo_text_model.json"
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 # The real model: DistilBERT of 768 dimensions, 6 layers, 12 heads, 3072 hidden; the demo's is tiny.

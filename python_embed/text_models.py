@@ -19,12 +19,16 @@ from typing import Protocol
 
 from bildsuche import config
 from bildsuche.errors import EmbeddingModelMismatchError, InputDataError
-from python_embed.demo_text_model import DEMO_TEXT_MODEL_NAME, create_demo_text_model, is_demo_text_model
+from python_embed.demo_text_model import (
+    DEMO_TEXT_MODEL,
+    DEMO_TEXT_MODEL_NAME,
+    create_demo_text_model,
+    is_demo_text_model,
+)
 from python_embed.embedder import ModelUnavailableError, l2_normalise
 from python_embed.types import Embeddings
 
 FITS_SEED = "text_model_fits.csv"
-DEMO_TEXT_MODEL = "demo"  # what --text-model takes to mean the demo text model
 
 
 class TextEncoder(Protocol):

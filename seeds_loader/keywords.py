@@ -16,9 +16,6 @@ from seeds_loader.schema import CONVERSIONS, KEYWORD_EMBEDDINGS, RAW_DATABASE
 
 # The keyword as stg_conversions normalises it: the cache must hold the mart's spelling.
 NORMALISED_KEYWORD = "lower(trim(keyword))"
-# keyword_search_relevance compares every keyword with every photo: its cost grows with both
-# (11 s for 200 keywords at 25k photos, 66 s for 1,000, on a loaded machine: docs/benchmarks.md).
-DEFAULT_LIMIT = 200
 
 
 @dataclass(frozen=True)

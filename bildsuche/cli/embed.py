@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bildsuche import config
 from bildsuche.cli.progress import ProgressLine
 from bildsuche.dataset import CACHE_DIR
 from bildsuche.errors import UsageError
 from python_embed.demo_model import DEMO_MODEL, DEMO_MODEL_NAME, model_name, resolve_model
-from python_embed.demo_text_model import DEMO_TEXT_MODEL_NAME
+from python_embed.demo_text_model import DEMO_TEXT_MODEL, DEMO_TEXT_MODEL_NAME
 from python_embed.fetch import THUMBNAIL_QUERY, FetchConfig
-from python_embed.text_models import DEMO_TEXT_MODEL, TextEncoder, resolve_text_model
-from seeds_loader.keywords import DEFAULT_LIMIT as DEFAULT_KEYWORDS
+
+if TYPE_CHECKING:
+    from python_embed.text_models import TextEncoder
 
 
 def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
@@ -118,7 +120,7 @@ def _text_encoder(args: argparse.Namespace) -> TextEncoder:
     """The --text-model, refused by name before it is loaded when it does not fit --model;
     else the CLIP model's own text tower."""
     from python_embed.embedder import ClipEmbedder
-    from python_embed.text_models import SentenceTransformerEncoder, check_fit, text_model_name
+    from python_embed.text_models import SentenceTransformerEncoder, check_fit, resolve_text_model, text_model_name
 
     if args.text_model is None:
         return ClipEmbedder(resolve_model(args.model))
@@ -199,8 +201,8 @@ def add_keywords_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit",
         type=int,
-        default=DEFAULT_KEYWORDS,
-        help=f"at most this many keywords, the most searched first (default {DEFAULT_KEYWORDS})",
+        default=config.DEFAULT_KEYWORD_LIMIT,
+        help=f"at most this many keywords, the most searched first (default {config.DEFAULT_KEYWORD_LIMIT})",
     )
     add_target_argument(parser)
 
