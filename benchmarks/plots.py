@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--topk", nargs="*", default=[], help="SIZE=topk_queries.json")
     parser.add_argument("--filtered", type=Path)
     parser.add_argument("--dbt", nargs="*", default=[], help="SIZE=dbt_build.json")
+    parser.add_argument("--holdout", nargs="*", default=[], help="NAME=keyword_holdout.json")
     parser.add_argument("--out", type=Path, default=Path("docs/img"))
     args = parser.parse_args()
     for size, path in sized(args.topk):
@@ -69,6 +70,17 @@ def main() -> None:
         nodes = sorted(result["nodes"].items(), key=lambda kv: -kv[1])[:10]
         bars(f"dbt build at {size} photos: the 10 slowest nodes (s; wall {result['wall_s']:.0f} s)",
              [(name[:55], s, f"{s:.1f} s") for name, s in nodes], args.out / f"dbt_{size}.png")  # fmt: skip
+
+    for name, path in sized(args.holdout):
+        result = json.loads(path.read_text())
+        rows = [
+            (f"{method}, recall@{k}", result["curves"][method]["recall"][k - 1],
+             f"{result['curves'][method]['recall'][k - 1]:.3f}")
+            for k in (1, 3, 5, 10) for method in ("suggestions", "most downloaded")
+        ]  # fmt: skip
+        demo = " (demo model, generated photos)" if result.get("note") else ""
+        bars(f"Held-out photos' real keywords found by keyword_suggestions{demo}: {result['held_out_photos']} "
+             f"of {result['photos']} photos", rows, args.out / f"holdout_{name}.png")  # fmt: skip
 
 
 if __name__ == "__main__":

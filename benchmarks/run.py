@@ -39,6 +39,8 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
              "--read-repeats", "3"],
             ["serve_overhead.py", "--photos", "300", "--requests", "30", "--rounds", "1"],
             ["startup.py", "--repeats", "1"],
+            ["insights_cost.py", "--photos", "1000", "--conversions", "20000", "--keywords", "50", "--repeats", "1"],
+            ["keyword_holdout.py", "--sample", "120"],
         ]  # fmt: skip
     suite = [
         ["hnsw_params.py", "--n", "25000", "--queries", "200", "--repeats", "3"],
@@ -56,6 +58,8 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ["dbt_build.py", "--photos", "100000", "--conversions", "0", "--repeats", "1", "--command", "run",
          "--select", "+photo_neighbours"],
         ["startup.py", "--repeats", "7"],
+        ["insights_cost.py", "--photos", "25000", "--conversions", "1000000", "--keywords", "1000", "--repeats", "3"],
+        ["keyword_holdout.py", "--sample", "2000"],
     ]  # fmt: skip
     if million:
         big = store.with_name(store.name + "-1m")

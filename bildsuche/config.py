@@ -30,6 +30,10 @@ MODEL_ENV = "BILDSUCHE_MODEL"
 DATA_DIR_ENV = "BILDSUCHE_DATA_DIR"
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+# Keywords `bildsuche keywords` embeds unless told otherwise, the most searched first:
+# keyword_search_relevance compares every one with every photo (11 s for 200 at 25k photos,
+# 66 s for 1,000, on a loaded machine: docs/benchmarks.md).
+DEFAULT_KEYWORD_LIMIT = 200
 TARGETS = ("embedded", "clickhouse", "myscale")
 DEFAULT_DATA_DIR = "data"
 STORE_NAME = "bildsuche.chdb"
@@ -62,6 +66,19 @@ def project_dir() -> Path:
         f"no bildsuche dbt project found (looked in {checkout} and {PACKAGED_PROJECT}): "
         f"set {PROJECT_DIR_ENV} to a folder holding {PROJECT_FILE}, or reinstall bildsuche"
     )
+
+
+def seed_file(name: str) -> Path:
+    """File ``name`` in the dbt project's (first) seed path, as dbt seeds it."""
+    project = project_dir()
+    seed_dir = "seeds"
+    try:
+        with (project / PROJECT_FILE).open(encoding="utf-8") as file:
+            paths = (yaml.safe_load(file) or {}).get("seed-paths") or [seed_dir]
+        seed_dir = str(paths[0])
+    except (OSError, yaml.YAMLError, AttributeError, IndexError):
+        pass  # no readable project file: dbt's default seed path
+    return project / seed_dir / name
 
 
 def project_is_packaged(project: Path | None = None) -> bool:

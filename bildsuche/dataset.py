@@ -30,7 +30,19 @@ class SavedQuery:
     name: str
     kind: str  # "text" or "image"
     query: str
+    model: str  # the image model whose space ``embedding`` is in: the photos' model
+    embedding: list[float]
+    # The encoder of a text search: ``model`` itself (its CLIP text tower) or a text model
+    # trained into its space (a multilingual one); "" for an image search.
+    text_model: str = ""
+
+
+@dataclass(frozen=True)
+class KeywordEmbedding:
+    """A search keyword embedded by a CLIP model's text tower."""
+
     model: str
+    keyword: str
     embedding: list[float]
 
 

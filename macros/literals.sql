@@ -39,3 +39,20 @@
     {%- endif -%}
     {{- return(bildsuche.sql_string(raw)) -}}
 {%- endmacro %}
+
+{#- A number of nearest photos to read from photo_neighbours: 1 to `neighbours_k`,
+    the neighbours it keeps of every photo; empty (the default) means all of them,
+    so that a lower neighbours_k needs no other var changed. -#}
+{% macro neighbours_var(name) -%}
+    {%- set neighbours_k = bildsuche.int_var('neighbours_k', 1, 1000) -%}
+    {%- if (var(name) | string | trim) in ('', 'None') -%}
+        {{- return(neighbours_k) -}}
+    {%- endif -%}
+    {%- set value = bildsuche.int_var(name, 1, 1000) -%}
+    {%- if value > neighbours_k -%}
+        {{ exceptions.raise_compiler_error(
+            "var '" ~ name ~ "' (" ~ value ~ ") exceeds neighbours_k (" ~ neighbours_k
+            ~ "), the neighbours photo_neighbours keeps of every photo; raise neighbours_k too") }}
+    {%- endif -%}
+    {{- return(value) -}}
+{%- endmacro %}

@@ -10,14 +10,14 @@
     )
 {%- endmacro %}
 
-{#- Models only the embedded (chdb) adapter computes are disabled on other
+{#- Models that need the embedded (chdb) adapter are disabled on other
     targets: say so at the start of every run there, rather than leave them
     out without a word. `models`: their names. -#}
 {% macro note_embedded_only(models) -%}
     {%- if execute and target.type != 'chdb' -%}
         {{ log(
-            "bildsuche: " ~ (models | join(', ')) ~ " are computed by the embedded adapter (target type chdb)"
-            ~ " and skipped on target type '" ~ target.type ~ "'; tables of an earlier embedded run keep"
+            "bildsuche: " ~ (models | join(', ')) ~ " need the embedded adapter (target type chdb)"
+            ~ " and are skipped on target type '" ~ target.type ~ "'; tables of an earlier embedded run keep"
             ~ " their rows", info=True) }}
     {%- endif -%}
     {{ return('') }}

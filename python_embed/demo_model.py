@@ -42,6 +42,11 @@ def is_demo_model(path: str | Path) -> bool:
     return (Path(path) / DEMO_MARKER).is_file()
 
 
+def model_name(model: str) -> str:
+    """What the data records a --model value as: the demo model by its name, anything else as given."""
+    return DEMO_MODEL_NAME if is_demo_model(model) else model
+
+
 # Tower sizes: the demo's tiny towers, or openai/clip-vit-base-patch32's own
 # (for benchmarks that must run the real architecture, still with random weights).
 ARCHITECTURES = {

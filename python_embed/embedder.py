@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bildsuche.errors import BildsucheError
-from python_embed.demo_model import DEMO_MODEL_NAME, is_demo_model
+from python_embed.demo_model import is_demo_model, model_name
 from python_embed.preprocess import ClipPreprocess
 from python_embed.types import Embeddings
 
@@ -56,7 +56,7 @@ class ClipEmbedder:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self.is_demo = is_demo_model(model)
-        self.name = DEMO_MODEL_NAME if self.is_demo else model
+        self.name = model_name(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self.processor = CLIPProcessor.from_pretrained(model)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bildsuche import config
 from bildsuche.errors import InputDataError
-from python_embed.embedder import ClipEmbedder
 from python_embed.queries import MAX_NAME, SavedQuery
+from python_embed.text_models import TextEncoder, check_fit
 
 SEED_FILE = "saved_searches.csv"
 COLUMNS = ("name", "text")
@@ -32,17 +32,7 @@ class SearchText:
 
 def default_csv() -> Path:
     """saved_searches.csv in the dbt project's (first) seed path."""
-    import yaml
-
-    project = config.project_dir()
-    seed_dir = "seeds"
-    try:
-        settings = yaml.safe_load((project / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-        paths = settings.get("seed-paths") or [seed_dir]
-        seed_dir = str(paths[0])
-    except (OSError, yaml.YAMLError, AttributeError, IndexError):
-        pass  # no readable project file: dbt's default seed path
-    return project / seed_dir / SEED_FILE
+    return config.seed_file(SEED_FILE)
 
 
 def _problems(rows: csv.DictReader[str]) -> tuple[list[SearchText], list[str]]:
@@ -96,13 +86,20 @@ def read_saved_searches(path: Path) -> list[SearchText]:
     return searches
 
 
-def embed_saved_searches(embedder: ClipEmbedder, searches: Sequence[SearchText]) -> list[SavedQuery]:
-    """Text searches embedded by ``embedder``, in batches."""
+def embed_saved_searches(
+    encoder: TextEncoder, searches: Sequence[SearchText], image_model: str | None = None
+) -> list[SavedQuery]:
+    """Text searches embedded by ``encoder``, in batches: a CLIP model's text tower (``image_model``
+    None: the encoder's own model), or a text model trained into ``image_model``'s space."""
+    image_model = image_model or encoder.name
+    if encoder.name != image_model:
+        check_fit(encoder.name, image_model)
     queries: list[SavedQuery] = []
     for start in range(0, len(searches), EMBED_BATCH):
         batch = searches[start : start + EMBED_BATCH]
-        vectors = embedder.embed_texts([s.text for s in batch])
+        vectors = encoder.embed_texts([s.text for s in batch])
         queries += [
-            SavedQuery(s.name, "text", s.text, embedder.name, v.tolist()) for s, v in zip(batch, vectors, strict=True)
+            SavedQuery(s.name, "text", s.text, image_model, v.tolist(), text_model=encoder.name)
+            for s, v in zip(batch, vectors, strict=True)
         ]
     return queries

@@ -140,6 +140,8 @@ TABLES = (PHOTOS, CONVERSIONS, KEYWORDS, COLLECTIONS, COLORS)
 
 # Saved searches, written by `python_embed query` (not loaded from files).  A
 # query saved again under its name replaces the earlier one: the newest row wins.
+# `model` is the image model whose space the embedding is in, `text_model` the encoder of a
+# text search (the CLIP model's own text tower, or a multilingual one trained into its space).
 SEARCH_QUERIES = RawTable(
     name="search_queries",
     file_name="",
@@ -150,8 +152,26 @@ SEARCH_QUERIES = RawTable(
         "model": pa.string(),
         "embedding": pa.list_(pa.float32()),
         "saved_at": pa.timestamp("ms"),
+        "text_model": pa.string(),
     },
     order_by="name",
     engine="ReplacingMergeTree(saved_at)",
     vector_column="embedding",
+)
+
+# Search keywords embedded by the photos' CLIP text tower (`python_embed keywords`), once per
+# model and keyword: the keyword_search_relevance mart compares them with the photos.  A cache
+# of several models, so no length CHECK: each model has its own dimension.
+KEYWORD_EMBEDDINGS = RawTable(
+    name="keyword_embeddings",
+    file_name="",
+    columns={
+        "model": pa.string(),
+        "keyword": pa.string(),
+        "embedding": pa.list_(pa.float32()),
+        "embedded_at": pa.timestamp("ms"),
+    },
+    order_by="(model, keyword)",
+    engine="ReplacingMergeTree(embedded_at)",
+    vector_column="",
 )

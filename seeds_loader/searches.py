@@ -53,6 +53,8 @@ def save_queries(client: Client, queries: Sequence[SavedQuery]) -> None:
     for model in sorted({q.model for q in queries}):
         check_model(client, model)
     ensure_table(client, SEARCH_QUERIES, len(queries[0].embedding))
+    # Tables made before saved searches recorded their text model gain the column ('' in old rows).
+    client.command(f"ALTER TABLE {qualified(SEARCH_QUERIES.name)} ADD COLUMN IF NOT EXISTS text_model String")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = pa.table(
         {
@@ -62,6 +64,7 @@ def save_queries(client: Client, queries: Sequence[SavedQuery]) -> None:
             "model": [q.model for q in queries],
             "embedding": pa.array([q.embedding for q in queries], pa.list_(pa.float32())),
             "saved_at": pa.array([now] * len(queries), pa.timestamp("ms")),
+            "text_model": [q.text_model for q in queries],
         }
     )
     client.insert_arrow(f"{RAW_DATABASE}.{SEARCH_QUERIES.name}", rows)

@@ -1,6 +1,6 @@
 """The `bildsuche` command line: one library call per subcommand, printed by the CLI.
 
-    bildsuche build | query | load | dbt | demo | serve | report
+    bildsuche build | query | keywords | load | dbt | demo | serve | report
 
 `python -m python_embed` (build, query) and `python -m seeds_loader` (load)
 are this same command line, limited to their own commands.  Library code
@@ -39,6 +39,12 @@ COMMANDS: dict[str, Command] = {
         "embed a text or an image as a saved search in raw.search_queries (= python -m python_embed query)",
         embed.add_query_arguments,
         embed.query_command,
+    ),
+    "keywords": Command(
+        "embed the most searched keywords with the CLIP text tower into raw.keyword_embeddings, once per model "
+        "(= python -m python_embed keywords)",
+        embed.add_keywords_arguments,
+        embed.keywords_command,
     ),
     "load": Command("load a data set into the raw tables (= python -m seeds_loader)", load.add_arguments, load.command),
     "dbt": Command(

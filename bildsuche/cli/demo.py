@@ -12,6 +12,12 @@ from bildsuche.cli.report import print_report
 if TYPE_CHECKING:
     from bildsuche.demo import DemoResult
 
+INSIGHT_TITLES = {
+    "keyword_suggestions": "those of the target",
+    "underexposed_lookalikes": "the largest gaps",
+    "keyword_search_relevance": "the keywords a text search serves best",
+}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -34,6 +40,9 @@ def print_demo(result: DemoResult) -> None:
         for name, frame in result.marts.items():
             print(f"\n== analytics.{name} ({len(frame)} rows)")
             print(frame.to_string(index=False) if len(frame) else "(empty)")
+        for name, (frame, total) in result.insights.items():
+            print(f"\n== analytics.{name} ({total} rows; {INSIGHT_TITLES[name]})")
+            print(frame.to_string(index=False) if len(frame) else "(empty)")
     print()
     print(f"store: {result.store}  ({result.photos} photos, {result.conversions} conversions)")
     print(f"data set: {result.dataset}  (built by `bildsuche build {result.source} --out {result.dataset}`)")
@@ -42,7 +51,9 @@ def print_demo(result: DemoResult) -> None:
             "note: embeddings came from a small randomly initialised demo CLIP model (real transformers\n"
             "      classes, random weights), so neighbours reflect colour and layout, not meaning.\n"
             "      For real CLIP embeddings run `bildsuche demo --model openai/clip-vit-base-patch32`\n"
-            "      (needs the Hugging Face hub, or a local copy of the model)."
+            "      (needs the Hugging Face hub, or a local copy of the model).\n"
+            "      The insight marts (suggestions, look-alikes, search relevance) likewise describe a\n"
+            "      random model on generated photos, not what real CLIP would find."
         )
     else:
         print(f"model: {result.model}")

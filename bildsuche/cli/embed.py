@@ -1,17 +1,22 @@
-"""`bildsuche build` and `bildsuche query` (= `python -m python_embed build | query`)."""
+"""`bildsuche build`, `query` and `keywords` (= `python -m python_embed build | query | keywords`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bildsuche import config
 from bildsuche.cli.progress import ProgressLine
 from bildsuche.dataset import CACHE_DIR
 from bildsuche.errors import UsageError
-from python_embed.demo_model import DEMO_MODEL, resolve_model
+from python_embed.demo_model import DEMO_MODEL, DEMO_MODEL_NAME, model_name, resolve_model
+from python_embed.demo_text_model import DEMO_TEXT_MODEL, DEMO_TEXT_MODEL_NAME
 from python_embed.fetch import THUMBNAIL_QUERY, FetchConfig
+
+if TYPE_CHECKING:
+    from python_embed.text_models import TextEncoder
 
 
 def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
@@ -100,15 +105,39 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the dbt seed seeds/saved_searches.csv)",
     )
     add_model_argument(parser, "the CLIP model the photos were embedded with")
+    parser.add_argument(
+        "--text-model",
+        help="embed texts with this text model instead of the CLIP model's text tower: one trained into "
+        "the photos' model's space (seeds/text_model_fits.csv), e.g. "
+        "sentence-transformers/clip-ViT-B-32-multilingual-v1 for texts in 50+ languages; "
+        f"'{DEMO_TEXT_MODEL}' for the offline demo one",
+    )
     add_target_argument(parser)
     parser.add_argument("--cache", type=Path, help="download cache for image URLs (default DATA_DIR/query-cache)")
+
+
+def _text_encoder(args: argparse.Namespace) -> TextEncoder:
+    """The --text-model, refused by name before it is loaded when it does not fit --model;
+    else the CLIP model's own text tower."""
+    from python_embed.embedder import ClipEmbedder
+    from python_embed.text_models import SentenceTransformerEncoder, check_fit, resolve_text_model, text_model_name
+
+    if args.text_model is None:
+        return ClipEmbedder(resolve_model(args.model))
+    path = resolve_text_model(args.text_model)
+    check_fit(text_model_name(path), _image_model(args))
+    return SentenceTransformerEncoder(path)
+
+
+def _image_model(args: argparse.Namespace) -> str:
+    return model_name(resolve_model(args.model))
 
 
 def query_command(args: argparse.Namespace) -> int:
     from bildsuche.store import client_for
     from python_embed.embedder import ClipEmbedder
     from python_embed.fetch import Fetcher, ImageCache
-    from python_embed.queries import embed_query
+    from python_embed.queries import embed_query, embed_text
     from seeds_loader import save_query
 
     if args.from_csv is not None:
@@ -117,32 +146,93 @@ def query_command(args: argparse.Namespace) -> int:
         return _query_from_csv(args)
     if args.name is None:
         raise UsageError("--text and --image need --name")
-    embedder = ClipEmbedder(resolve_model(args.model))
-    fetcher = Fetcher(ImageCache(args.cache or config.data_dir() / "query-cache"), FetchConfig(thumbnail_query=""))
-    query = embed_query(embedder, name=args.name, text=args.text, image=args.image, fetcher=fetcher)
+    if args.image is not None and args.text_model is not None:
+        raise UsageError("--text-model embeds texts; an --image search uses the CLIP model (--model)")
+    if args.text is not None:
+        query = embed_text(_text_encoder(args), name=args.name, text=args.text, image_model=_image_model(args))
+    else:
+        embedder = ClipEmbedder(resolve_model(args.model))
+        cache = ImageCache(args.cache or config.data_dir() / "query-cache")
+        fetcher = Fetcher(cache, FetchConfig(thumbnail_query=""))
+        query = embed_query(embedder, name=args.name, image=args.image, fetcher=fetcher)
     with client_for(args.target) as client:
         save_query(client, query)
+    encoder = f", text model {query.text_model}" if query.text_model not in ("", query.model) else ""
     print(
-        f"saved {query.kind} search {query.name!r} ({len(query.embedding)}-d, model {query.model}) "
+        f"saved {query.kind} search {query.name!r} ({len(query.embedding)}-d, model {query.model}{encoder}) "
         "in raw.search_queries; `dbt build` answers it in analytics.search_results"
     )
+    _note_demo(query.model, query.text_model)
     return 0
+
+
+def _note_demo(*models: str) -> None:
+    demos = [m for m in models if m in (DEMO_MODEL_NAME, DEMO_TEXT_MODEL_NAME)]
+    if demos:
+        print(f"note: {' and '.join(dict.fromkeys(demos))}: randomly initialised demo model(s), not trained ones")
 
 
 def _query_from_csv(args: argparse.Namespace) -> int:
     from bildsuche.store import client_for
-    from python_embed.embedder import ClipEmbedder
     from python_embed.saved_searches import default_csv, embed_saved_searches, read_saved_searches
     from seeds_loader import save_queries
 
     path = Path(args.from_csv) if args.from_csv else default_csv()
     searches = read_saved_searches(path)
-    embedder = ClipEmbedder(resolve_model(args.model))
-    queries = embed_saved_searches(embedder, searches)
+    encoder = _text_encoder(args)
+    queries = embed_saved_searches(encoder, searches, _image_model(args))
     with client_for(args.target) as client:
         save_queries(client, queries)
     print(
-        f"saved {len(queries)} text searches from {path} (model {embedder.name}) in raw.search_queries: "
+        f"saved {len(queries)} text searches from {path} (text model {encoder.name}) in raw.search_queries: "
         f"{', '.join(q.name for q in queries)}; `dbt build` answers them in analytics.search_results"
     )
+    _note_demo(_image_model(args), encoder.name)
+    return 0
+
+
+def add_keywords_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_argument(parser, "the CLIP model the photos were embedded with (its text tower embeds the keywords)")
+    parser.add_argument(
+        "--min-searches",
+        type=int,
+        help="embed keywords with at least this many downloads (default: the dbt var relevance_min_searches)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=config.DEFAULT_KEYWORD_LIMIT,
+        help=f"at most this many keywords, the most searched first (default {config.DEFAULT_KEYWORD_LIMIT})",
+    )
+    add_target_argument(parser)
+
+
+def keywords_command(args: argparse.Namespace) -> int:
+    from bildsuche.store import client_for
+    from python_embed.embedder import ClipEmbedder
+    from python_embed.keywords import embed_keywords
+    from seeds_loader.keywords import frequent_keywords, save_keyword_embeddings
+    from seeds_loader.searches import check_model
+
+    min_searches = args.min_searches
+    if min_searches is None:
+        min_searches = int(config.project_var("relevance_min_searches"))
+    if min_searches < 1 or args.limit < 1:
+        raise UsageError("--min-searches and --limit must be at least 1")
+    image_model = _image_model(args)
+    with client_for(args.target) as client:
+        check_model(client, image_model)
+        todo = frequent_keywords(client, image_model, min_searches=min_searches, limit=args.limit)
+    embedded = []
+    if todo.missing:
+        line = ProgressLine("embedding", "keywords")
+        embedded = embed_keywords(ClipEmbedder(resolve_model(args.model)), todo.missing, progress=line.update)
+        with client_for(args.target) as client:
+            save_keyword_embeddings(client, embedded)
+    print(
+        f"{len(embedded):,} keywords embedded now, {todo.cached:,} cached already (model {image_model}, "
+        f"at least {min_searches} downloads) in raw.keyword_embeddings; `dbt build` compares them with the "
+        "photos in analytics.keyword_search_relevance"
+    )
+    _note_demo(image_model)
     return 0

@@ -88,6 +88,7 @@ def write_report(
     source = PictureSource(ImageCache(cache), fetch=fetch, size=lay.picture)
     grid = [data.target, *data.neighbours]
     shown = [*grid, *(photo for search in data.searches for photo in search.results)]
+    shown += [lookalike.photo for lookalike in data.lookalikes or []]
     pictures = Pictures(source.pictures(p.url for p in shown), placeholder(lay.picture))
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = render_page(data, pictures, provenance, store=store, generated=generated)

@@ -17,7 +17,8 @@ from bildsuche.errors import MartsMissingError
 SCHEMA = "analytics"
 # The marts every report needs; the saved-search ones are shown when present.
 REQUIRED = ("photos", "top_k_neighbours", "conversions_per_candidate", "keyword_breakdown")
-OPTIONAL = ("search_results", "stg_search_queries", "stg_conversions")
+OPTIONAL = ("search_results", "stg_search_queries", "stg_conversions", "keyword_suggestions", "underexposed_lookalikes")
+LOOKALIKES_SHOWN = 12  # the largest gaps of underexposed_lookalikes
 MODEL_COLUMN = "embed_model"  # written by newer loaders; older stores lack it
 RUN_DBT = "run `dbt build` on this store (or `bildsuche demo` for a sample)"
 
@@ -48,6 +49,24 @@ class SavedSearch:
     model: str | None = None
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    keyword: str
+    score: float
+    neighbours: int
+    neighbour_downloads: int
+
+
+@dataclass(frozen=True)
+class Lookalike:
+    """An overlooked photo: its own downloads against its look-alikes' median."""
+
+    photo: Photo
+    neighbour_downloads: float
+    lookalikes: int
+    suggested_keywords: list[str]
+
+
 @dataclass
 class ReportData:
     target: Photo
@@ -57,6 +76,10 @@ class ReportData:
     searches: list[SavedSearch] = field(default_factory=list)
     has_search_mart: bool = True
     photo_models: list[str] = field(default_factory=list)  # from the photos' model column, when present
+    # None: the store has no such mart (it is built on the embedded target only).
+    suggestions: list[Suggestion] | None = None  # keyword_suggestions of the target
+    lookalikes: list[Lookalike] | None = None
+    lookalikes_total: int = 0
 
 
 def _rows(client: Client, sql: str, **params: Any) -> list[Sequence[Any]]:
@@ -123,6 +146,31 @@ def _photo_models(client: Client) -> list[str]:
     return sorted(str(r[0]) for r in rows if r[0] is not None)
 
 
+def _suggestions(client: Client, target: str) -> list[Suggestion]:
+    rows = _rows(
+        client,
+        f"SELECT keyword, score, neighbours, neighbour_downloads FROM {SCHEMA}.keyword_suggestions "
+        "WHERE photo_id = {p:String} ORDER BY rank",
+        p=target,
+    )
+    return [Suggestion(str(kw), float(score), int(n), int(d)) for kw, score, n, d in rows]
+
+
+def _lookalikes(client: Client) -> tuple[list[Lookalike], int]:
+    rows = _rows(
+        client,
+        "SELECT photo_id, photo_image_url, downloads, neighbour_downloads, lookalikes, suggested_keywords, rank "
+        f"FROM {SCHEMA}.underexposed_lookalikes ORDER BY rank LIMIT {{n:UInt32}}",
+        n=LOOKALIKES_SHOWN,
+    )
+    total = int(_rows(client, f"SELECT count() FROM {SCHEMA}.underexposed_lookalikes")[0][0])
+    found = [
+        Lookalike(Photo(str(p), str(u or ""), int(d), None, int(rank)), float(nd), int(n), [str(k) for k in kws])
+        for p, u, d, nd, n, kws, rank in rows
+    ]
+    return found, total
+
+
 def read_report_data(client: Client) -> ReportData:
     """The marts of the store behind ``client``; MartsMissingError when dbt has not built them."""
     tables = present_tables(client)
@@ -134,12 +182,17 @@ def read_report_data(client: Client) -> ReportData:
         client, f"SELECT photo_id, keyword, downloads FROM {SCHEMA}.keyword_breakdown ORDER BY downloads DESC, keyword"
     )
     has_search_mart = "search_results" in tables
+    target = _target(client, tables)
+    lookalikes, lookalikes_total = _lookalikes(client) if "underexposed_lookalikes" in tables else (None, 0)
     return ReportData(
-        target=_target(client, tables),
+        target=target,
         neighbours=_neighbours(client),
         keyword_photo_id=str(keywords[0][0]) if keywords else None,
         keywords=[KeywordCount(str(kw), int(n)) for _, kw, n in keywords],
         searches=_searches(client, tables) if has_search_mart else [],
         has_search_mart=has_search_mart,
         photo_models=_photo_models(client),
+        suggestions=_suggestions(client, target.photo_id) if "keyword_suggestions" in tables else None,
+        lookalikes=lookalikes,
+        lookalikes_total=lookalikes_total,
     )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from bildsuche.report.data import Photo, ReportData, SavedSearch
+from bildsuche.report.data import Lookalike, Photo, ReportData, SavedSearch
 from bildsuche.report.images import Picture
 from python_embed.demo_model import DEMO_MODEL_NAME
 
@@ -83,7 +83,7 @@ def _data_uri(image: Image.Image, kind: str) -> str:
     return f"data:image/{kind.lower()};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
 
 
-def _tile(role: str, photo: Photo, pictures: Pictures) -> str:
+def _tile(role: str, photo: Photo, pictures: Pictures, extra: Sequence[str] = ()) -> str:
     uri = pictures.uri(photo.url)
     classes = f"tile {role}" + ("" if uri else " missing")
     heading = "target" if photo.rank is None else f"#{photo.rank}"
@@ -91,6 +91,7 @@ def _tile(role: str, photo: Photo, pictures: Pictures) -> str:
     facts = [] if photo.dist is None else [f"dist {photo.dist:.4f}"]
     facts.append(downloads(photo.downloads))
     lines.append(esc(" · ".join(facts)))
+    lines += [esc(line) for line in extra]
     if not uri:
         lines.append(f'<span class="problem">no image: {esc(pictures.problem(photo.url))}</span>')
     alt = f"{'no image of' if not uri else 'photo'} {photo.photo_id}"
@@ -162,6 +163,49 @@ def _searches(data: ReportData, pictures: Pictures) -> str:
     return f'<section id="searches"><h2>Saved searches</h2>{body}</section>'
 
 
+def _suggestions(data: ReportData) -> str:
+    if data.suggestions is None:
+        return ""
+    title = f"<h2>Keywords to suggest for <code>{esc(data.target.photo_id)}</code></h2>"
+    if not data.suggestions:
+        body = "<p>None: its neighbours were not downloaded under any keyword it does not have.</p>"
+    else:
+        cells = "".join(
+            f"<tr><td>{esc(s.keyword)}</td><td>{s.score:.2f}</td><td>{s.neighbours}</td>"
+            f"<td>{s.neighbour_downloads}</td></tr>"
+            for s in data.suggestions
+        )
+        body = (
+            "<p>Search keywords its nearest photos were downloaded under and it lacks, each download weighted "
+            "by the neighbour's similarity (analytics.keyword_suggestions).</p>"
+            "<table><tr><th>keyword</th><th>score</th><th>neighbours</th><th>their downloads</th></tr>"
+            f"{cells}</table>"
+        )
+    return f'<section id="suggestions">{title}{body}</section>'
+
+
+def _lookalike_tile(item: Lookalike, pictures: Pictures) -> str:
+    extra = [f"look-alikes: median {item.neighbour_downloads:g} downloads ({item.lookalikes})"]
+    if item.suggested_keywords:
+        extra.append("try: " + ", ".join(item.suggested_keywords))
+    return _tile("lookalike", item.photo, pictures, extra)
+
+
+def _lookalikes(data: ReportData, pictures: Pictures) -> str:
+    if data.lookalikes is None:
+        return ""
+    if not data.lookalikes:
+        body = "<p>No photo is downloaded far less than its look-alikes (vars <code>underexposed_*</code>).</p>"
+    else:
+        shown = f"the {len(data.lookalikes)} largest gaps of {data.lookalikes_total}"
+        body = (
+            f"<p>Photos whose look-alikes are downloaded far more than they are ({shown}, "
+            "analytics.underexposed_lookalikes): worth better tags or promotion.</p>"
+            f'<div class="grid">{"".join(_lookalike_tile(item, pictures) for item in data.lookalikes)}</div>'
+        )
+    return f'<section id="lookalikes"><h2>Overlooked look-alikes</h2>{body}</section>'
+
+
 def _missing(photos: Sequence[Photo], pictures: Pictures) -> str:
     rows = {p.photo_id: p for p in photos if pictures.uri(p.url) is None}
     if not rows:
@@ -182,6 +226,7 @@ def render_page(data: ReportData, pictures: Pictures, provenance: Provenance, *,
     )
     keywords_of = f", <code>{esc(data.keyword_photo_id)}</code>" if data.keyword_photo_id else ""
     every = [data.target, *data.neighbours, *(p for s in data.searches for p in s.results)]
+    every += [item.photo for item in data.lookalikes or []]
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -192,6 +237,6 @@ def render_page(data: ReportData, pictures: Pictures, provenance: Provenance, *,
         f"</p>{_provenance(provenance)}</header>"
         f'<section id="neighbours"><h2>Target and neighbours</h2><div class="grid">{neighbours}</div></section>'
         f'<section id="keywords"><h2>Keywords of the most downloaded candidate{keywords_of}</h2>'
-        f"{keyword_chart(data)}</section>"
+        f"{keyword_chart(data)}</section>{_suggestions(data)}{_lookalikes(data, pictures)}"
         f"{_searches(data, pictures)}{_missing(every, pictures)}</body></html>\n"
     )

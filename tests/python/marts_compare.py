@@ -18,7 +18,7 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
-EMBEDDED_ONLY = ("photo_neighbours", "near_duplicates")
+EMBEDDED_ONLY = ("photo_neighbours", "near_duplicates", "keyword_suggestions", "underexposed_lookalikes")
 SCHEMAS = ("raw", "analytics")
 
 

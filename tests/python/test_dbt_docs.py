@@ -60,12 +60,17 @@ def test_catalog_holds_the_marts_with_their_columns(docs: Docs) -> None:
         "dist": "Float64", "rank": "UInt32",
     }  # fmt: skip
     assert nodes["model.bildsuche.neighbours"]["metadata"]["type"] == "view"
-    for mart in ("top_k_neighbours", "conversions_per_candidate", "keyword_breakdown", "search_results"):
+    for mart in ("top_k_neighbours", "conversions_per_candidate", "keyword_breakdown", "search_results",
+                 "keyword_suggestions", "underexposed_lookalikes", "keyword_search_relevance"):  # fmt: skip
         assert catalog_columns(nodes[f"model.bildsuche.{mart}"]), mart
     assert list(catalog_columns(nodes["seed.bildsuche.saved_searches"])) == ["name", "text"]
+    assert list(catalog_columns(nodes["seed.bildsuche.text_model_fits"])) == [
+        "text_model", "image_model", "languages", "note",
+    ]  # fmt: skip
     assert {key.split(".")[-1] for key in docs.catalog["sources"]} == {"photos", "conversions", "search_queries"}
     optional = {key.split(".")[-1] for key, s in docs.manifest["sources"].items() if s["meta"].get("optional")}
-    assert optional == {"keywords", "colors"}  # tables a data set may lack: not in this store
+    # Tables a data set may lack, and the keyword cache `bildsuche keywords` makes: not in this store.
+    assert optional == {"keywords", "colors", "keyword_embeddings"}
 
 
 @pytest.mark.slow

@@ -99,7 +99,7 @@ def test_a_saved_search_of_another_model_fails_with_its_name(tmp_path: Path) -> 
     store = build_store(tmp_path)
     execute(
         store,
-        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', 'model-c', photo_embed, now64(3) "
+        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', 'model-c', photo_embed, now64(3), '' "
         "FROM raw.photos LIMIT 1",
     )
     with pytest.raises(DbtRunError, match="saved_searches_match_photos_model: Got 1 result"):
@@ -110,7 +110,58 @@ def test_a_saved_search_of_another_model_fails_with_its_name(tmp_path: Path) -> 
     # Saved again with the photos' model, the search passes.
     execute(
         store,
-        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', embed_model, photo_embed, now64(3) + 1 "
+        "INSERT INTO raw.search_queries SELECT 'beach', 'text', 'a beach', embed_model, photo_embed, now64(3) + 1, '' "
         "FROM raw.photos LIMIT 1",
     )
     run_dbt(["test", "--select", "saved_searches_match_photos_model"], db_path=store, quiet=True)
+
+
+def test_a_text_search_of_a_text_model_that_does_not_fit_fails_with_its_name(tmp_path: Path) -> None:
+    store = build_store(tmp_path)
+    run_dbt(["seed"], db_path=store, quiet=True)
+    execute(
+        store,
+        "INSERT INTO raw.search_queries SELECT 'strand', 'text', 'Strand', embed_model, photo_embed, now64(3), "
+        "'sentence-transformers/clip-ViT-B-32-multilingual-v1' FROM raw.photos LIMIT 1",
+    )
+    with pytest.raises(DbtRunError, match="saved_searches_text_model_fits: Got 1 result"):
+        run_dbt(["test", "--select", "saved_searches_text_model_fits"], db_path=store, quiet=True)
+    [row] = stored_failures(store, "saved_searches_text_model_fits")
+    assert row[:3] == ("strand", "sentence-transformers/clip-ViT-B-32-multilingual-v1", SYNTHETIC_MODEL)
+    assert "seeds/text_model_fits.csv does not list for synthetic-clip" in str(row[3])
+    # The CLIP model's own text tower (recorded, or '' as before text models were recorded) fits.
+    execute(
+        store,
+        "INSERT INTO raw.search_queries SELECT 'strand', 'text', 'Strand', embed_model, photo_embed, now64(3) + 1, "
+        "embed_model FROM raw.photos LIMIT 1",
+    )
+    run_dbt(["test", "--select", "saved_searches_text_model_fits"], db_path=store, quiet=True)
+
+
+def test_insight_tests_fail_on_broken_marts(tmp_path: Path) -> None:
+    store = build_store(tmp_path, n=120)
+    tests = ["keyword_suggestions_ranked", "keyword_suggestions_exclude_own_keywords", "underexposed_lookalikes"]
+    run_dbt(["test", "--select", *tests], db_path=store, quiet=True)
+    with client_for("embedded", path=store) as client:
+        photo, keyword = client.query(
+            "SELECT photo_id, keyword FROM analytics.stg_conversions "
+            "WHERE photo_id IN (SELECT photo_id FROM analytics.keyword_suggestions) LIMIT 1"
+        ).result_rows[0]
+    # A keyword the photo was downloaded under, suggested to it.
+    execute(
+        store,
+        f"INSERT INTO analytics.keyword_suggestions VALUES ('{photo}', '{keyword}', 1e9, 1, 1, 1)",
+    )
+    with pytest.raises(DbtRunError, match="keyword_suggestions_exclude_own_keywords: Got 1 result"):
+        run_dbt(["test", "--select", "keyword_suggestions_exclude_own_keywords"], db_path=store, quiet=True)
+    # Two rank-1 rows of one photo, the second best scored first.
+    with pytest.raises(DbtRunError, match="keyword_suggestions_ranked: Got 1 result"):
+        run_dbt(["test", "--select", "keyword_suggestions_ranked"], db_path=store, quiet=True)
+    # A photo listed whose downloads exceed the share the var allows.
+    execute(
+        store,
+        "INSERT INTO analytics.underexposed_lookalikes SELECT * REPLACE (0.9 AS download_share, 99999 AS rank) "
+        "FROM analytics.underexposed_lookalikes LIMIT 1",
+    )
+    with pytest.raises(DbtRunError, match="value_between_underexposed_lookalikes_download_share"):
+        run_dbt(["test", "--select", "underexposed_lookalikes"], db_path=store, quiet=True)

@@ -27,6 +27,10 @@ def test_demo_prints_the_three_marts(tmp_path: Path) -> None:
     assert "== analytics.top_k_neighbours (5 rows)" in out
     assert "== analytics.conversions_per_candidate (5 rows)" in out
     assert "== analytics.keyword_breakdown" in out
+    for mart in ("keyword_suggestions", "underexposed_lookalikes", "keyword_search_relevance"):
+        assert f"== analytics.{mart} (" in out
+    assert "== analytics.keyword_search_relevance (0 rows" not in out  # the demo embeds the keywords
+    assert "random model on generated photos" in out
     assert "randomly initialised demo CLIP model" in out
     assert f"store: {tmp_path / 'store'}  (64 photos" in out
     # The sample's pictures are local files: the report has every one of them.

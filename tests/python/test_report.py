@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from PIL import Image
 from bildsuche.cli import main
 from bildsuche.dbt import environment, run_dbt
 from bildsuche.report import ReportResult, make_report
-from bildsuche.report.data import KeywordCount, Photo, ReportData, SavedSearch
+from bildsuche.report.data import KeywordCount, Lookalike, Photo, ReportData, SavedSearch, Suggestion
 from bildsuche.report.images import PictureSource, placeholder
 from bildsuche.report.page import Pictures, Provenance, render_page
 from bildsuche.report.sheet import Layout, SheetTile, contact_sheet
@@ -165,6 +167,9 @@ def test_every_value_from_the_data_is_escaped() -> None:
         keyword_photo_id=HOSTILE_ID,
         keywords=[KeywordCount(HOSTILE_KEYWORD, 5), KeywordCount("x" * 60 + "<i>", 2)],
         searches=[SavedSearch(HOSTILE_QUERY, [hostile], "text", HOSTILE_TEXT, "<model>")],
+        suggestions=[Suggestion(HOSTILE_KEYWORD, 2.5, 2, 3)],
+        lookalikes=[Lookalike(Photo("<u>lookalike</u>", "x", 0, None, 1), 12.0, 4, ["<em>kw</em>"])],
+        lookalikes_total=1,
     )
     page = render_page(
         data,
@@ -176,10 +181,11 @@ def test_every_value_from_the_data_is_escaped() -> None:
     structure = parse(page)
     assert structure.scripts == 0 and "<script" not in page.lower()
     assert "<b>" not in page and "<i>" not in page and "<model>" not in page and "<store>" not in page
+    assert "<u>" not in page and "<em>" not in page and "try: &lt;em&gt;kw&lt;/em&gt;" in page
     assert "&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;script&gt;alert(&#x27;kw&#x27;)&lt;/script&gt;" in page
     assert "&lt;b&gt;sunset&lt;/b&gt; &amp; &quot;the sea&quot;" in page
-    assert {pid for _, _, pid in structure.tiles} == {"<b>target</b>", HOSTILE_ID}  # attributes round-trip
+    assert {pid for _, _, pid in structure.tiles} == {"<b>target</b>", HOSTILE_ID, "<u>lookalike</u>"}
     assert all(src.startswith("data:image/png;base64,") for src in structure.images)  # all placeholders
     assert structure.bars == 2
     assert all("missing" in classes for _, classes, _ in structure.tiles)
@@ -280,7 +286,17 @@ def test_report_shows_target_neighbours_keywords_and_searches(built: Built, repo
     for name in searches:
         tiles = structure.in_section(name)
         assert len(tiles) == K and all("result" in c for c, _ in tiles)
+    # Every photo has 40 downloads under the hostile keyword: none is overlooked by its look-alikes.
+    assert structure.in_section("lookalikes") == [] and "No photo is downloaded far less" in page
     assert report.tiles == K + 1 + 2 * K == len(structure.tiles)
+    with client_for("embedded", path=built.store) as client:
+        suggested = client.query(
+            "SELECT keyword FROM analytics.keyword_suggestions WHERE photo_id = {p:String} ORDER BY rank",
+            parameters={"p": built.target},
+        ).result_rows
+    section = page[page.index('<section id="suggestions">') :]
+    cells = re.findall(r"<tr><td>(.*?)</td>", section[: section.index("</section>")])
+    assert suggested and cells == [html.escape(str(r[0]), quote=True) for r in suggested]
 
     assert any(path.startswith("/ok/") for path in built.server.hits)  # some pictures came over HTTP
     assert structure.images and len(structure.images) == len(structure.tiles)

@@ -128,7 +128,8 @@ def test_marts_equal_the_embedded_run(served: Served) -> None:
 
 def test_models_only_the_embedded_adapter_computes_are_named(served: Served) -> None:
     assert (
-        "photo_neighbours, near_duplicates are computed by the embedded adapter (target type chdb) and skipped on "
+        "photo_neighbours, near_duplicates, keyword_suggestions, underexposed_lookalikes need the embedded "
+        "adapter (target type chdb) and are skipped on "
         "target type 'clickhouse'"
     ) in served.dbt_output
 
