@@ -181,6 +181,7 @@ def test_underexposed_lookalikes_equal_pandas(built: Built) -> None:
     np.testing.assert_allclose(got["mean_dist"], expected["mean_dist"], atol=1e-6)
     assert list(got["lookalikes"]) == list(expected["lookalikes"])
     np.testing.assert_allclose(got["download_share"], expected["downloads"] / expected["neighbour_downloads"])
+    assert list(got["picture_url"]) == list(got["photo_image_url"])  # web photos: their own URL
     downloads = built.data.downloads()
     suggestions = ref.keyword_suggestions(built.data, K, VARS["suggestion_neighbours"], VARS["suggestions_per_photo"])
     for row in got.itertuples():

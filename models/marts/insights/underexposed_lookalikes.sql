@@ -114,6 +114,7 @@ final as (
     select
         underexposed.photo_id as photo_id,
         underexposed.photo_image_url as photo_image_url,
+        {{ picture_url('underexposed.photo_id', 'underexposed.photo_image_url') }} as picture_url,
         toUInt64(underexposed.downloads) as downloads,
         toFloat64(underexposed.neighbour_downloads) as neighbour_downloads,
         toFloat64(underexposed.downloads / underexposed.neighbour_downloads) as download_share,
