@@ -12,7 +12,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from bildsuche.dataset import MODEL_METADATA_KEY
-from bildsuche.errors import InputDataError
+from bildsuche.errors import EmbeddingModelMismatchError, InputDataError
 from bildsuche.store import client_for
 from datasets_helpers import SYNTHETIC_MODEL, SyntheticDataset, conversions_table, photos_table, write_synthetic
 from seeds_loader import load
@@ -139,7 +139,9 @@ def test_bad_photos_file_is_refused_and_store_unchanged(
     before = snapshot(client)
     bad = write_synthetic(tmp_path / "bad", n=40, seed=9)
     expected = _corrupt(bad.directory, how)
-    with pytest.raises(InputDataError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+    # Another dimension is refused by name as another model's embeddings, not as a broken file.
+    error = EmbeddingModelMismatchError if how == "wrong_dim" else InputDataError
+    with pytest.raises(error, match=expected.replace("(", r"\(").replace(")", r"\)")):
         load(client, bad.directory)
     assert snapshot(client) == before
 
@@ -212,7 +214,7 @@ def test_a_per_row_model_column_names_the_model(tmp_path: Path, client: Client, 
     assert report.embed_model == SYNTHETIC_MODEL
     assert models_stored(client) == {SYNTHETIC_MODEL: 30}
     columns = client.query("SELECT name FROM system.columns WHERE database = 'raw' AND table = 'photos'").result_rows
-    assert [c[0] for c in columns] == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model"]
+    assert [c[0] for c in columns] == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model", "row_hash"]
 
 
 def test_a_file_that_records_no_model_loads_as_unknown_with_a_warning(tmp_path: Path, client: Client) -> None:

@@ -1,0 +1,204 @@
+{#- How analytics.photos grows night by night on ClickHouse/chDB (the photos model).
+
+    The engine keeps one HNSW graph per part and rebuilds it whenever it
+    merges or mutates the part, so the layout keeps the big graph still:
+    - rows of the last full build are generation 0 (a partition of its own),
+      rows of later runs go to the open generation (1, 2, ...), a partition
+      each; a generation is sealed once it holds `photos_generation_share` of
+      the photos (at least `photos_generation_min_rows`), and later rows open
+      the next one;
+    - no background merges (max_bytes_to_merge_at_max_space_in_pool is 1 MiB,
+      so only patch parts and tiny parts ever merge on their own); the nightly
+      run merges the open generation when it holds more than
+      `photos_generation_parts` parts, and any later generation whose deleted
+      rows pass `photos_max_deleted_share`, with OPTIMIZE ... FINAL of that
+      partition: the graph rebuilt is that generation's, never generation 0's;
+    - removed and replaced photos are deleted as patch parts (lightweight
+      DELETE in `lightweight_update` mode), which leave every part and its
+      graph as they are; index searches over-fetch by the deleted rows
+      (`deleted_rows_slack`) so that deleted candidates do not cut them short.
+    docs/benchmarks.md ("Nightly runs") has the measurements behind each number. -#}
+
+{% macro photos_table_settings() -%}
+    {{ return(adapter.dispatch('photos_table_settings', 'bildsuche')()) }}
+{%- endmacro %}
+
+{% macro default__photos_table_settings() -%}
+    {{ return({'index_granularity': 32}) }}
+{%- endmacro %}
+
+{% macro myscale__photos_table_settings() -%}
+    {{ return({'index_granularity': 32}) }}
+{%- endmacro %}
+
+{% macro clickhouse__photos_table_settings() -%}
+    {{ return({
+        'index_granularity': 32,
+        'enable_block_number_column': 1,
+        'enable_block_offset_column': 1,
+        'max_bytes_to_merge_at_max_space_in_pool': 1048576,
+    }) }}
+{%- endmacro %}
+
+
+{#- The generation the rows of this run go to: 0 on a full build, else the open
+    generation, or a new one when the open one is full. -#}
+{% macro photos_generation(relation) -%}
+    {%- if not execute or not is_incremental() -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set share = bildsuche.float_var('photos_generation_share', 0, 1) -%}
+    {%- set min_rows = bildsuche.int_var('photos_generation_min_rows', 1, 1000000000) -%}
+    {%- set found = run_query(
+            "select generation, count() from " ~ relation ~ " group by generation order by generation") -%}
+    {%- set total = found.columns[1].values() | sum -%}
+    {%- set open = (found.columns[0].values() | last) if found.rows | length else 0 -%}
+    {%- set open_rows = (found.columns[1].values() | last) if found.rows | length else 0 -%}
+    {%- if open == 0 or open_rows >= [share * total, min_rows] | max -%}
+        {{ return(open + 1) }}
+    {%- endif -%}
+    {{ return(open) }}
+{%- endmacro %}
+
+
+{#- Pre-hook of an incremental run: refuse photos of another model or dimension,
+    drop what killed runs left, delete the photos that left the source. -#}
+{% macro photos_before_increment(relation, source) -%}
+    {%- if execute and is_incremental() -%}
+        {%- do bildsuche.refuse_other_embeddings(relation, source) -%}
+        {%- for row in run_query(
+                "select name from system.tables where database = " ~ bildsuche.sql_string(relation.schema)
+                ~ " and startsWith(name, " ~ bildsuche.sql_string(relation.identifier ~ '__dbt_new_data_') ~ ")").rows -%}
+            {%- do run_query("drop table if exists " ~ relation.incorporate(path={'identifier': row[0]})) -%}
+        {%- endfor -%}
+        {%- set gone = "photo_id not in (select photo_id from " ~ source ~ ")" -%}
+        {%- if run_query("select count() from " ~ relation ~ " where " ~ gone).columns[0].values()[0] > 0 -%}
+            {%- do run_query("delete from " ~ relation ~ " where " ~ gone ~ " " ~ bildsuche.delete_settings()) -%}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delete_settings() -%}
+    {{ return(adapter.dispatch('delete_settings', 'bildsuche')()) }}
+{%- endmacro %}
+
+{% macro default__delete_settings() -%}
+{%- endmacro %}
+
+{#- Patch parts: a deleted row is masked, its part and the part's HNSW graph stay
+    (the default mode rewrites the part: 7 s for a 20,000-vector graph). -#}
+{% macro clickhouse__delete_settings() -%}
+    settings lightweight_delete_mode = 'lightweight_update_force'
+{%- endmacro %}
+
+
+{#- One model has one dimension, and distances between two models' vectors mean
+    nothing: photos of another model or length go in by a full rebuild only. -#}
+{% macro refuse_other_embeddings(relation, source) -%}
+    {%- set stored = run_query(
+            "select any(embed_model), any(length(photo_embed)) from " ~ relation).rows[0] -%}
+    {%- set incoming = run_query(
+            "select any(embed_model), any(length(photo_embed)), count() from " ~ source).rows[0] -%}
+    {%- if incoming[2] == 0 or stored[1] == 0 -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set models_differ = stored[0] != incoming[0] and 'unknown' not in [stored[0], incoming[0]] -%}
+    {%- if models_differ or stored[1] != incoming[1] -%}
+        {{ exceptions.raise_compiler_error(
+            source ~ " holds photos embedded by " ~ incoming[0] ~ " (" ~ incoming[1] ~ "-d), " ~ relation
+            ~ " those of " ~ stored[0] ~ " (" ~ stored[1] ~ "-d): one store holds one model's embeddings;"
+            ~ " nothing was changed. Rebuild with `dbt build --full-refresh` to replace them") }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Post-hook of an incremental run: merge the later generations that need it
+    (see the top of this file); generation 0 is never merged here. -#}
+{% macro photos_after_increment(relation) -%}
+    {{ return(adapter.dispatch('photos_after_increment', 'bildsuche')(relation)) }}
+{%- endmacro %}
+
+{% macro default__photos_after_increment(relation) -%}
+{%- endmacro %}
+
+{% macro clickhouse__photos_after_increment(relation) -%}
+    {%- if execute and is_incremental() -%}
+        {%- set max_parts = bildsuche.int_var('photos_generation_parts', 1, 1000) -%}
+        {%- set max_deleted = bildsuche.float_var('photos_max_deleted_share', 0, 1) -%}
+        {%- for row in run_query(bildsuche.generation_layout(relation)).rows -%}
+            {%- set generation, parts, rows, deleted, is_open = row[0], row[1], row[2], row[3], row[4] -%}
+            {%- if generation != '0' and rows > 0
+                    and ((is_open and parts > max_parts) or deleted > max_deleted * rows) -%}
+                {%- do run_query("optimize table " ~ relation ~ " partition id " ~ bildsuche.sql_string(generation)
+                    ~ " final") -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Per partition of `relation`: partition id, data parts, rows, rows deleted
+    by patch parts not yet merged in (an upper bound), and whether it is the
+    open (newest) one. -#}
+{% macro generation_layout(relation) -%}
+    with
+
+    parts as (
+        select
+            partition_id,
+            startsWith(partition_id, 'patch-') as is_patch,
+            if(is_patch, splitByChar('-', partition_id)[3], partition_id) as generation,
+            rows
+        from system.parts
+        where
+            database = {{ bildsuche.sql_string(relation.schema) }}
+            and table = {{ bildsuche.sql_string(relation.identifier) }}
+            and active
+    ),
+
+    per_generation as (
+        select
+            generation,
+            countIf(not is_patch and rows > 0) as data_parts,
+            sumIf(rows, not is_patch) as data_rows,
+            sumIf(rows, is_patch) as deleted_rows
+        from parts
+        group by generation
+    )
+
+    select
+        generation,
+        data_parts,
+        data_rows,
+        deleted_rows,
+        toUInt64(generation) = max(toUInt64(generation)) over () as is_open
+    from per_generation
+    order by toUInt64(generation)
+{%- endmacro %}
+
+
+{#- Extra candidates an index search of `relation` fetches so that `k` live rows
+    remain when deleted rows are among the nearest: as many as the rows deleted
+    by unmerged patch parts, at most k (a constant subquery, so the index still
+    answers the search). 0 where the engine has no patch parts. -#}
+{% macro deleted_rows_slack(relation, k) -%}
+    {{ return(adapter.dispatch('deleted_rows_slack', 'bildsuche')(relation, k)) }}
+{%- endmacro %}
+
+{% macro default__deleted_rows_slack(relation, k) -%}
+    0
+{%- endmacro %}
+
+{% macro clickhouse__deleted_rows_slack(relation, k) -%}
+    least(toUInt64({{ k }}), (
+        select toUInt64(sum(rows)) from system.parts
+        where
+            database = {{ bildsuche.sql_string(relation.schema) }}
+            and table = {{ bildsuche.sql_string(relation.identifier) }}
+            and active and startsWith(partition_id, 'patch-')
+    ))
+{%- endmacro %}
+
+{% macro myscale__deleted_rows_slack(relation, k) -%}
+    0
+{%- endmacro %}
