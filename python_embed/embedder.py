@@ -45,6 +45,11 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def recorded_name(model: str) -> str:
+    """The name a build records for ``model`` (a hub name or a folder; the demo model's own name)."""
+    return DEMO_MODEL_NAME if is_demo_model(model) else model
+
+
 class ClipEmbedder:
     """One loaded CLIP model; ``name`` is what the data records as its model."""
 
@@ -56,7 +61,7 @@ class ClipEmbedder:
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         self.is_demo = is_demo_model(model)
-        self.name = DEMO_MODEL_NAME if self.is_demo else model
+        self.name = recorded_name(model)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             self.processor = CLIPProcessor.from_pretrained(model)
