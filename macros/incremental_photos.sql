@@ -137,43 +137,43 @@
 {%- endmacro %}
 
 
-{#- Per partition of `relation`: partition id, data parts, rows, rows deleted
-    by patch parts not yet merged in (an upper bound), and whether it is the
-    open (newest) one. -#}
+{#- Per generation of `relation`: its partition id, data parts, rows stored,
+    rows deleted but still stored (masked by patch parts: the rows stored less
+    the rows a query sees), and whether it is the open (newest) one. -#}
 {% macro generation_layout(relation) -%}
     with
 
     parts as (
         select
-            partition_id,
-            startsWith(partition_id, 'patch-') as is_patch,
-            if(is_patch, splitByChar('-', partition_id)[3], partition_id) as generation,
-            rows
+            partition_id as generation,
+            countIf(rows > 0) as data_parts,
+            sum(rows) as stored_rows
         from system.parts
         where
             database = {{ bildsuche.sql_string(relation.schema) }}
             and table = {{ bildsuche.sql_string(relation.identifier) }}
             and active
+            and not startsWith(partition_id, 'patch-')
+        group by partition_id
     ),
 
-    per_generation as (
+    visible as (
         select
-            generation,
-            countIf(not is_patch and rows > 0) as data_parts,
-            sumIf(rows, not is_patch) as data_rows,
-            sumIf(rows, is_patch) as deleted_rows
-        from parts
+            toString(generation) as generation,
+            count() as visible_rows
+        from {{ relation }}
         group by generation
     )
 
     select
-        generation,
-        data_parts,
-        data_rows,
-        deleted_rows,
-        toUInt64(generation) = max(toUInt64(generation)) over () as is_open
-    from per_generation
-    order by toUInt64(generation)
+        parts.generation as generation,
+        parts.data_parts as data_parts,
+        parts.stored_rows as data_rows,
+        parts.stored_rows - visible.visible_rows as deleted_rows,
+        toUInt64(parts.generation) = max(toUInt64(parts.generation)) over () as is_open
+    from parts
+    left join visible on parts.generation = visible.generation
+    order by toUInt64(parts.generation)
 {%- endmacro %}
 
 
@@ -201,4 +201,21 @@
 
 {% macro myscale__deleted_rows_slack(relation, k) -%}
     0
+{%- endmacro %}
+
+
+{#- on-run-start: a load killed after it committed has swapped some raw tables
+    in and not others (seeds_loader/commit.py); building on them would mix two
+    sets, so dbt stops until a load finishes the swap. -#}
+{% macro refuse_unfinished_load(raw_schema='raw') -%}
+    {%- if execute -%}
+        {%- set found = run_query(
+                "select count() from system.tables where database = " ~ bildsuche.sql_string(raw_schema)
+                ~ " and name = 'load__commit'") -%}
+        {%- if found.columns[0].values()[0] > 0 -%}
+            {{ exceptions.raise_compiler_error(
+                "the raw tables are between two sets: a load was interrupted while it swapped them in;"
+                ~ " run `bildsuche load DIR` again to finish it (nothing was built)") }}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}
