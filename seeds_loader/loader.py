@@ -41,6 +41,8 @@ DEFAULT_BATCH_ROWS = 262_144
 # raw.photos keeps deleted rows masked until the engine merges its parts; beyond
 # this share of changed rows a changed set is loaded whole instead.
 MAX_CHANGED_SHARE = 0.5
+# The (photo_id, row_hash) pairs to mask in the staging table; a `__loading` table like it.
+GONE_SUFFIX = "__gone" + STAGING_SUFFIX
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(table, rows_read, rows_total) after every batch."""
@@ -250,11 +252,11 @@ def _insert_changes(
     stale = [(pid, h) for pid, h in live.items() if in_file.get(pid) != h]
     changes.removed = sum(1 for pid, _ in stale if pid not in in_file)
     if stale:
-        gone = qualified(table.name + STAGING_SUFFIX + "_gone")
+        gone = qualified(table.name + GONE_SUFFIX)
         client.command(f"DROP TABLE IF EXISTS {gone}")
         client.command(f"CREATE TABLE {gone} (photo_id String, hash UInt64) ENGINE = MergeTree ORDER BY photo_id")
         client.insert_arrow(
-            f"{RAW_DATABASE}.{table.name}{STAGING_SUFFIX}_gone",
+            f"{RAW_DATABASE}.{table.name}{GONE_SUFFIX}",
             pa.table(
                 {
                     "photo_id": pa.array([p for p, _ in stale], pa.string()),
@@ -302,7 +304,7 @@ def ensure_table(client: Client, table: RawTable, dim: int) -> None:
 
 def _drop_staging(client: Client) -> None:
     for table in TABLES:
-        for suffix in (STAGING_SUFFIX, STAGING_SUFFIX + "_gone"):
+        for suffix in (STAGING_SUFFIX, GONE_SUFFIX):
             with contextlib.suppress(ClickHouseError):
                 client.command(f"DROP TABLE IF EXISTS {qualified(table.name + suffix)}")
 

@@ -59,15 +59,15 @@ def _final(tables: Any) -> bool:
 
 def _statements(pattern: str, times: int, after: bool) -> None:
     """Die at the N-th statement matching ``pattern``, before it is sent or once it is answered."""
+    from clickhouse_connect.driver._backendclient import SyncBackendClient
     from clickhouse_connect.driver.client import Client
 
     wanted = re.compile(pattern, re.IGNORECASE | re.DOTALL)
     count = 0
     lock = threading.Lock()
-    for name in ("command", "query", "query_arrow"):
-        original = getattr(Client, name)
 
-        def wrapper(self: Any, sql: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, sql: Any, *args: Any, **kwargs: Any) -> Any:
             nonlocal count
             matches, due = bool(wanted.search(str(sql))), False
             if matches:
@@ -76,12 +76,18 @@ def _statements(pattern: str, times: int, after: bool) -> None:
                     due = count >= times
                 if due and not after:
                     _die()
-            result = _original(self, sql, *args, **kwargs)
-            if matches and due and after:
+            result = original(self, sql, *args, **kwargs)
+            if due and after:
                 _die()
             return result
 
-        setattr(Client, name, wrapper)
+        return wrapper
+
+    # The embedded engine's client (a SyncBackendClient) answers `command` itself, `query` through Client.
+    for owner in (Client, SyncBackendClient):
+        for name in ("command", "query", "query_arrow"):
+            if name in vars(owner):
+                setattr(owner, name, wrap(vars(owner)[name]))
 
 
 def install(point: str, times: int) -> None:
