@@ -32,7 +32,8 @@ from synth import ClipLike, photo_ids, vectors_array
 K = 10
 DDL = """
 CREATE TABLE {name} (photo_id String, photo_embed Array(Float32), generation UInt32,
-    INDEX idx photo_embed TYPE vector_similarity('hnsw', 'cosineDistance', {dim}, 'bf16', 32, 128) GRANULARITY 100000000)
+    INDEX idx photo_embed TYPE vector_similarity('hnsw', 'cosineDistance', {dim}, 'bf16', 32, 128)
+        GRANULARITY 100000000)
 ENGINE = MergeTree PARTITION BY generation ORDER BY photo_id
 SETTINGS index_granularity = 32, enable_block_number_column = 1, enable_block_offset_column = 1,
     max_bytes_to_merge_at_max_space_in_pool = 1048576
@@ -49,7 +50,11 @@ POLICIES = {
 
 def insert(client, table: str, ids: list[str], x: np.ndarray, generation: int) -> None:  # type: ignore[no-untyped-def]
     batch = pa.table(
-        {"photo_id": pa.array(ids), "photo_embed": vectors_array(x), "generation": pa.array([generation] * len(ids), pa.uint32())}
+        {
+            "photo_id": pa.array(ids),
+            "photo_embed": vectors_array(x),
+            "generation": pa.array([generation] * len(ids), pa.uint32()),
+        }
     )
     client.insert_arrow(table, batch, settings=WHOLE)
 
@@ -113,7 +118,10 @@ def main() -> None:
         client.command(DDL.format(name="bench.fresh", dim=x.shape[1]))
         started = time.perf_counter()
         insert(client, "bench.fresh", ids, x, 0)
-        results["fresh (all at once)"] = {"build_s": round(time.perf_counter() - started, 1), "parts": data_parts(client, "fresh")}
+        results["fresh (all at once)"] = {
+            "build_s": round(time.perf_counter() - started, 1),
+            "parts": data_parts(client, "fresh"),
+        }
         tables["fresh (all at once)"] = "bench.fresh"
 
         rng = np.random.default_rng(5)
@@ -126,13 +134,15 @@ def main() -> None:
         settings = {"vector_search_with_rescoring": 1, "hnsw_candidate_list_size_for_search": args.ef_search}
         latencies: dict[str, list[float]] = {label: [] for label in tables}
         recall: dict[str, float] = {}
-        for label, table in tables.items():  # warm: every graph read into memory
+        for table in tables.values():  # warm: every graph read into memory
             sql = f"SELECT photo_id FROM {table} ORDER BY cosineDistance(photo_embed, {{v:Array(Float32)}}) LIMIT 11"
             for q in queries[:5]:
                 client.query(sql, parameters={"v": x[q].tolist()}, settings=settings)
         for _ in range(args.rounds):
             for label, table in tables.items():
-                sql = f"SELECT photo_id FROM {table} ORDER BY cosineDistance(photo_embed, {{v:Array(Float32)}}) LIMIT 11"
+                sql = (
+                    f"SELECT photo_id FROM {table} ORDER BY cosineDistance(photo_embed, {{v:Array(Float32)}}) LIMIT 11"
+                )
                 hits, lat = 0, []
                 for q, expected in zip(queries, truth, strict=True):
                     began = time.perf_counter()
@@ -158,7 +168,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, row in results.items():
         merges = f"{row.get('merges', '–')}"
-        merge_s = f"{row['merge_s_total']:.1f} / {row['merge_s_max']:.1f}" if "merge_s_total" in row else f"build {row['build_s']:.1f}"
+        merge_s = (
+            f"{row['merge_s_total']:.1f} / {row['merge_s_max']:.1f}"
+            if "merge_s_total" in row
+            else f"build {row['build_s']:.1f}"
+        )
         print(
             f"| {label} | {row['parts']} | {merges} | {merge_s} | {row['p50_ms']:.2f} | "
             f"{row['p50_ms'] / fresh['p50_ms']:.2f}x | {row['recall_at_10']:.4f} |"

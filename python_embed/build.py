@@ -81,7 +81,9 @@ def _photo_ids_column(photos: pa.Table) -> pa.Table:
 def stable_ids(photo_ids: list[str]) -> list[int]:
     """A positive 63-bit id per photo_id (blake2b); the rare collision goes to the next free number,
     in photo_id order."""
-    wanted = {pid: int.from_bytes(hashlib.blake2b(pid.encode(), digest_size=8).digest(), "big") >> 1 for pid in photo_ids}
+    wanted = {
+        pid: int.from_bytes(hashlib.blake2b(pid.encode(), digest_size=8).digest(), "big") >> 1 for pid in photo_ids
+    }
     taken: set[int] = set()
     given: dict[str, int] = {}
     for pid in sorted(wanted, key=lambda p: (wanted[p], p)):

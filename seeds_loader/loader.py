@@ -360,7 +360,9 @@ def load(
         if not full_refresh:
             for t in present:
                 # The photos file is the one loaded before only if it names the same model again.
-                if _unchanged(client, t, digests[t.name]) and (t is not PHOTOS or (stored or ("", 0))[0] == model.model):
+                if _unchanged(client, t, digests[t.name]) and (
+                    t is not PHOTOS or (stored or ("", 0))[0] == model.model
+                ):
                     same.add(t.name)
         totals, found_dim = {}, None
         for t in present:

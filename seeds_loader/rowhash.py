@@ -63,10 +63,7 @@ def row_hashes(table: pa.Table, vector_column: str) -> NDArray[np.uint64]:
     result = np.full(table.num_rows, 0x84222325CBF29CE4, dtype=np.uint64)
     for position, name in enumerate(table.column_names):
         column = table.column(name).combine_chunks()
-        if name == vector_column:
-            hashed = _vector_hashes(column)
-        else:
-            hashed = _scalar_hashes(column)
+        hashed = _vector_hashes(column) if name == vector_column else _scalar_hashes(column)
         with np.errstate(over="ignore"):
             result = (result ^ hashed) * _FOLD[position % len(_FOLD)]
             result ^= result >> np.uint64(29)

@@ -95,7 +95,8 @@ class RawTable:
             constraint = f",\n    CONSTRAINT vector_len CHECK length({self.vector_column}) = {int(dim)}"
         return (
             f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
-            f"ENGINE = {self.engine}\nORDER BY {self.order_by}" + (f"\nCOMMENT {string_literal(comment)}" if comment else "")
+            f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
+            + (f"\nCOMMENT {string_literal(comment)}" if comment else "")
         )
 
 

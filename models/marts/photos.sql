@@ -54,9 +54,21 @@ final as (
         cityHash64(id, photo_image_url, photo_embed, embed_model) as content_hash,
         toUInt32({{ generation }}) as generation
     from photos
+),
+
+-- every photo on a full build; new photos, and photos whose row differs from
+-- the stored one, on an incremental run
+changed as (
+    select *
+    from final
+    {%- if is_incremental() %}
+        where (photo_id, content_hash) not in (
+                select
+                    stored.photo_id,
+                    stored.content_hash
+                from {{ this }} as stored
+            )
+    {%- endif %}
 )
 
-select * from final
-{%- if is_incremental() %}
-    where (photo_id, content_hash) not in (select photo_id, content_hash from {{ this }})
-{%- endif %}
+select * from changed

@@ -29,7 +29,8 @@ from seeds_loader import load, save_query
 pytestmark = pytest.mark.slow
 
 TARGET, K = "p0005", 10
-VARS = {"target_photo_id": TARGET, "top_k": K}
+# Merged every night: the merge of the open generation runs in every test night.
+VARS = {"target_photo_id": TARGET, "top_k": K, "photos_generation_parts": 1}
 
 
 def nearest(data: SyntheticDataset, photo_id: str, n: int) -> list[str]:
@@ -222,4 +223,6 @@ def test_photos_of_another_model_wait_for_a_full_refresh(nights: Nights, tmp_pat
         build(store, tmp_path, "--select", "stg_photos", "photos")
     assert query(store, "SELECT sum(content_hash), count() FROM analytics.photos") == photos_before
     build(store, tmp_path, "--full-refresh", "--select", "stg_photos", "photos")
-    assert query(store, "SELECT DISTINCT embed_model, length(photo_embed) FROM analytics.photos") == [("other-clip", 256)]
+    assert query(store, "SELECT DISTINCT embed_model, length(photo_embed) FROM analytics.photos") == [
+        ("other-clip", 256)
+    ]

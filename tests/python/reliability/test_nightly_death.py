@@ -1,5 +1,6 @@
-"""kill -9 at points of a nightly run (a changed set loaded, an incremental `dbt build`), then the same
-command again: the result equals an uninterrupted night, with no photo lost or doubled.
+"""kill -9 at points of a nightly run (a build into last night's folder, a changed set loaded, an
+incremental `dbt build`), then the same command again: the result equals an uninterrupted night,
+with no photo lost or doubled.
 
 Three nights: a full build, an increment, and the night killed (photos removed, re-embedded, added).
 
@@ -10,28 +11,38 @@ model (removing photos, staging new rows, deleting replaced ones, inserting, mer
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from bildsuche.config import project_dir
 from bildsuche.dbt import environment, run_dbt
 from bildsuche.errors import DbtRunError
 from bildsuche.store import client_for
+from imageserver import image_server
 from nightly_helpers import first_night, marts, next_night
+from python_embed.build import BuildOptions, build
+from python_embed.embedder import ClipEmbedder
+from python_embed.writer import stale_parts
 from reliability.stores import RAW_FINGERPRINT_SQL
 from seeds_loader import load
 
 pytestmark = pytest.mark.slow
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
-VARS = '{"target_photo_id": "p0005", "top_k": 6}'
+# Merged every night: night 3 merges the open generation (the optimize kill points).
+VARS = '{"target_photo_id": "p0005", "top_k": 6, "photos_generation_parts": 1}'
 
 
 @dataclass
@@ -57,7 +68,7 @@ def killed(store: Path, point: str, times: int, *command: str) -> subprocess.Com
 
 def dbt_build(store: Path, root: Path, *extra: str) -> None:
     with environment({"DBT_TARGET_PATH": str(root / "target"), "DBT_LOG_PATH": str(root / "logs")}):
-        run_dbt(["build", *extra], db_path=store, dbt_vars={"target_photo_id": "p0005", "top_k": 6}, quiet=True)
+        run_dbt(["build", *extra], db_path=store, dbt_vars=json.loads(VARS), quiet=True)
 
 
 def fingerprint(store: Path) -> str:
@@ -177,3 +188,54 @@ def test_killed_incremental_dbt_build_reruns_to_the_same_marts_full(
     tmp_path: Path, nights: Nights, point: str, times: int
 ) -> None:
     _killed_dbt(tmp_path, nights, point, times)
+
+
+# --- python_embed build into last night's folder --------------------------------------------------------------
+
+
+def _source(path: Path, urls: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(
+            "lite/photos.tsv000", "photo_id\tphoto_image_url\n" + "".join(f"{p}\t{u}\n" for p, u in urls.items())
+        )
+        zf.writestr("lite/conversions.tsv000", "photo_id\tkeyword\n" + "".join(f"{p}\tsky\n" for p in urls))
+    return path
+
+
+@pytest.mark.parametrize("point,times", [("shard", 2), ("download", 3)])
+def test_killed_nightly_build_reruns_to_the_same_files(
+    tmp_path: Path, demo_model_dir: Path, point: str, times: int
+) -> None:
+    with image_server() as server:
+        first = {f"b{i:02d}": server.url("okslow", f"b{i:02d}") for i in range(16)}
+        second = {p: u for p, u in first.items() if p not in ("b01", "b02")}
+        second["b05"] = server.url("okslow", "b05-new")
+        second |= {f"c{i:02d}": server.url("okslow", f"c{i:02d}") for i in range(12)}
+        night1, night2 = _source(tmp_path / "one.zip", first), _source(tmp_path / "two.zip", second)
+        options = BuildOptions(batch_size=4, workers=2)
+        out = tmp_path / "out"
+        build(str(night1), out, lambda: ClipEmbedder(str(demo_model_dir), precision="fp32"), options)
+        shutil.rmtree(out / ".bildsuche-cache")  # nightly folders need no cache for the photos they keep
+        reference = tmp_path / "reference"
+        shutil.copytree(out, reference)
+        build(str(night2), reference, lambda: ClipEmbedder(str(demo_model_dir), precision="fp32"), options)
+        command = [
+            "python_embed", "build", str(night2), "--out", str(out), "--model", str(demo_model_dir),
+            "--batch-size", "4", "--concurrency", "2", "--precision", "fp32",
+        ]  # fmt: skip
+        result = killed(tmp_path, point, times, *command)
+        assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
+        assert pq.read_table(out / "photos.parquet").column("photo_id").to_pylist() == list(first)  # night 1's
+        rerun = subprocess.run(
+            [sys.executable, "-m", *command], capture_output=True, text=True, timeout=600, env=env(tmp_path)
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert "13 reused" in rerun.stdout, rerun.stdout  # the 14 photos kept, less the one whose URL changed
+    got, want = pq.read_table(out / "photos.parquet"), pq.read_table(reference / "photos.parquet")
+    assert got.column("photo_id").to_pylist() == want.column("photo_id").to_pylist() == list(second)
+    np.testing.assert_allclose(
+        np.array(got.column("photo_embed").to_pylist()), np.array(want.column("photo_embed").to_pylist()), atol=1e-6
+    )
+    for name in ("conversions.parquet", "failures.parquet"):
+        assert pq.read_table(out / name).equals(pq.read_table(reference / name)), name
+    assert not (out / ".bildsuche-build").exists() and not stale_parts(out)
