@@ -143,7 +143,7 @@ def night(store: Path, data: Path, work: Path, dbt_args: list[str]) -> dict:
         "dbt_s": round(build.seconds, 2),
         "dbt_rss_mib": round(build.peak_rss_mib),
         "photos_node_s": round(times.get("photos", 0.0), 2),
-        "load_output": load.output.strip().splitlines()[-4:],
+        "load_output": [line for line in load.output.splitlines() if line.startswith(("raw.photos:", "raw.conv"))],
     }
 
 
