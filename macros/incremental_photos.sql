@@ -95,13 +95,13 @@
 {#- One model has one dimension, and distances between two models' vectors mean
     nothing: photos of another model or length go in by a full rebuild only. -#}
 {% macro refuse_other_embeddings(relation, source) -%}
-    {%- set stored = run_query(
-            "select any(embed_model), any(length(photo_embed)) from " ~ relation).rows[0] -%}
-    {%- set incoming = run_query(
-            "select any(embed_model), any(length(photo_embed)), count() from " ~ source).rows[0] -%}
-    {%- if incoming[2] == 0 or stored[1] == 0 -%}
+    {#- One row of each: reading every vector to learn one length costs seconds at a million. -#}
+    {%- set stored = run_query("select embed_model, length(photo_embed) from " ~ relation ~ " limit 1").rows -%}
+    {%- set incoming = run_query("select embed_model, length(photo_embed) from " ~ source ~ " limit 1").rows -%}
+    {%- if stored | length == 0 or incoming | length == 0 -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set stored, incoming = stored[0], incoming[0] -%}
     {%- set models_differ = stored[0] != incoming[0] and 'unknown' not in [stored[0], incoming[0]] -%}
     {%- if models_differ or stored[1] != incoming[1] -%}
         {{ exceptions.raise_compiler_error(

@@ -33,7 +33,7 @@ from seeds_loader.commit import STAGING_SUFFIX, TableStamp, exists, qualified
 from seeds_loader.embed_model import FileModel, file_model
 from seeds_loader.rowhash import file_digest, row_hashes
 from seeds_loader.schema import CONVERSIONS, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
-from seeds_loader.validate import first_dimension, open_parquet, scan
+from seeds_loader.validate import check_photos_batch, first_dimension, header, open_parquet
 
 # Rows per insert: photos carry 2 KiB of floats each, conversions a few dozen bytes.
 BATCH_ROWS = {"photos": 4096}
@@ -76,12 +76,27 @@ class LoadReport:
     finished_earlier_load: bool = False
 
 
-def _batches(table: RawTable, path: Path, types: dict[str, pa.DataType], model: FileModel | None) -> Iterator[pa.Table]:
-    pf = open_parquet(path)
+def _read(path: Path, table: RawTable, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from open_parquet(path).iter_batches(
+            batch_size=BATCH_ROWS.get(table.name, DEFAULT_BATCH_ROWS), columns=columns
+        )
+    except (pa.ArrowException, OSError) as exc:
+        raise InputDataError(f"{path}: unreadable data ({exc})") from exc
+
+
+def _batches(
+    table: RawTable, path: Path, types: dict[str, pa.DataType], model: FileModel | None, dim: int
+) -> Iterator[pa.Table]:
+    """The file's rows as the raw table takes them, in batches; photos are validated batch by
+    batch on the way (one read of the file: at a million photos a second one cost as much again)."""
     target = pa.schema([pa.field(n, t) for n, t in types.items()])
     computed = {table.model_column, table.hash_column}
     read = [name for name in types if name not in computed]
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS.get(table.name, DEFAULT_BATCH_ROWS), columns=read):
+    seen: set[str] = set()
+    for batch in _read(path, table, read):
+        if table is PHOTOS:
+            check_photos_batch(path, batch, dim, seen)
         arrays = []
         for name, arrow_type in types.items():
             if name == table.hash_column:
@@ -177,7 +192,7 @@ def _insert(
     done = 0
     if progress:
         progress(table.name, 0, total)
-    for chunk in _batches(table, path, arrow_types, model):
+    for chunk in _batches(table, path, arrow_types, model, dim):
         client.insert_arrow(f"{RAW_DATABASE}.{table.name}{STAGING_SUFFIX}", chunk)
         done += chunk.num_rows
         if progress:
@@ -230,7 +245,7 @@ def _insert_changes(
     changes = Changes()
     in_file: dict[str, int] = {}
     done = 0
-    for chunk in _batches(table, path, arrow_types, model):
+    for chunk in _batches(table, path, arrow_types, model, dim):
         ids = chunk.column("photo_id").to_pylist()
         hashes = chunk.column(table.hash_column).to_numpy().tolist()
         differs = np.fromiter((live.get(p) != h for p, h in zip(ids, hashes, strict=True)), bool, len(ids))
@@ -371,7 +386,7 @@ def load(
                 if t is PHOTOS:  # validated when it was loaded; its first vector tells its dimension
                     found_dim = first_dimension(path, open_parquet(path))
                 continue
-            totals[t.name], table_dim = scan(t, path, dim)
+            totals[t.name], table_dim = header(t, path, dim)
             found_dim = table_dim if t is PHOTOS else found_dim
         if dim is not None and found_dim is not None and found_dim != dim:
             raise InputDataError(f"{photos_path}: the photos have {found_dim}-dimensional vectors, expected {dim}")
