@@ -167,14 +167,14 @@ def main() -> None:
     print("| layout | parts | merges | merge s (total / max) | p50 ms | p50 / fresh | recall@10 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, row in results.items():
-        merges = f"{row.get('merges', '–')}"
-        merge_s = (
+        merges_text = f"{row.get('merges', '–')}"
+        merge_text = (
             f"{row['merge_s_total']:.1f} / {row['merge_s_max']:.1f}"
             if "merge_s_total" in row
             else f"build {row['build_s']:.1f}"
         )
         print(
-            f"| {label} | {row['parts']} | {merges} | {merge_s} | {row['p50_ms']:.2f} | "
+            f"| {label} | {row['parts']} | {merges_text} | {merge_text} | {row['p50_ms']:.2f} | "
             f"{row['p50_ms'] / fresh['p50_ms']:.2f}x | {row['recall_at_10']:.4f} |"
         )
     if args.json:

@@ -219,6 +219,9 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=256)
     parser.add_argument("--with-neighbours", action="store_true", help="keep photo_neighbours+ in the builds")
     parser.add_argument("--vars", default="", help="dbt vars for every build (a policy to compare)")
+    parser.add_argument(
+        "--no-search", action="store_true", help="skip the fresh store and the searches: the nights' costs only"
+    )
     parser.add_argument("--keep", type=Path, help="work here and leave stores and data in place")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--query", type=Path, help=argparse.SUPPRESS)
@@ -226,9 +229,11 @@ def main() -> None:
     parser.add_argument("--layout", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.query:
-        return query_store(args.query, args.spec)
+        query_store(args.query, args.spec)
+        return
     if args.layout:
-        return print_layout(args.layout)
+        print_layout(args.layout)
+        return
 
     print(f"machine: {machine()}", flush=True)
     dbt_args = [] if args.with_neighbours else ["--exclude", "photo_neighbours+"]
@@ -266,6 +271,9 @@ def main() -> None:
             collection.add(step)
             collection.add_conversions(args.conversions * 3 // 1000, 10 + i)
             run(f"+0.3 % night {i + 1}", step)
+        if args.no_search:
+            finish(args, results, None, dbt_args)
+            return
         fresh_row = {"step": "fresh build of the last night", **night(fresh, data, work, dbt_args), **layout(fresh)}
         results.append(fresh_row)
         print(json.dumps(fresh_row), flush=True)
@@ -286,7 +294,11 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    finish(args, results, search, dbt_args)
 
+
+def finish(args: argparse.Namespace, results: list[dict], search: dict | None, dbt_args: list[str]) -> None:
+    n = args.photos
     summary = {"photos": n, "conversions": args.conversions, "dbt_args": dbt_args, "steps": results, "search": search}
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
@@ -294,16 +306,19 @@ def main() -> None:
     print(f"\n{n:,} photos, {args.conversions:,} conversions; `dbt build {' '.join(dbt_args)}`")
     print("| step | load s | dbt build s | of which photos s | night / full build | parts (generations) |")
     print("| --- | --- | --- | --- | --- | --- |")
-    shown = results[:5] + results[5:-1][-1:] + results[-1:]
+    nightly = results[5:-1] if search else results[5:]
+    shown = results[:5] + nightly[-1:] + (results[-1:] if search else [])
     for row in shown:
         total = row["load_s"] + row["dbt_s"]
         print(
             f"| {row['step']} | {row['load_s']:.1f} | {row['dbt_s']:.1f} | {row['photos_node_s']:.1f} | "
             f"{total / full:.1%} | {row['parts']} ({row['generations']}) |"
         )
-    nights = [r["load_s"] + r["dbt_s"] for r in results[5:-1]]
+    nights = [r["load_s"] + r["dbt_s"] for r in nightly]
     if nights:
         print(f"\n+0.3 % nights: median {median(nights):.1f} s, max {max(nights):.1f} s (load and dbt build)")
+    if search is None:
+        return
     print("\n| store | top-K p50 ms | p99 ms | recall@10 |\n| --- | --- | --- | --- |")
     for name, row in search.items():
         print(f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['recall_at_10']:.4f} |")
