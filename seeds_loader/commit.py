@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from clickhouse_connect.driver.client import Client
 
+from bildsuche.errors import StoreUnavailableError
 from bildsuche.sqltext import identifier, string_literal
 from seeds_loader.schema import RAW_DATABASE
 
@@ -95,14 +96,9 @@ def swap_in(client: Client, name: str, load_id: str) -> None:
             client.command(f"RENAME TABLE {qualified(staging_name)} TO {qualified(name)}")
     live = stamp_of(client, name)
     if live is None or live.load_id != load_id:
-        raise RuntimeError(f"raw.{staging_name} of load {load_id} is missing: the load cannot be finished")
+        raise StoreUnavailableError(
+            f"an interrupted load cannot be finished: raw.{staging_name} is gone; load the set again with "
+            "--full-refresh, which replaces every table"
+        )
     # After the exchange the staging name holds the replaced table.
     client.command(f"DROP TABLE IF EXISTS {qualified(staging_name)}")
-
-
-def finish(client: Client, load_id: str, tables: list[str], swap: object = None) -> None:
-    """Swap every table of a committed load in, then drop the record."""
-    do_swap = swap if callable(swap) else swap_in
-    for name in tables:
-        do_swap(client, name, load_id)
-    client.command(f"DROP TABLE IF EXISTS {qualified(COMMIT_TABLE)}")

@@ -301,12 +301,16 @@ def _finish(client: Client, load_id: str, tables: list[str]) -> None:
     client.command(f"DROP TABLE IF EXISTS {qualified(commit.COMMIT_TABLE)}")
 
 
-def finish_pending_load(client: Client) -> bool:
-    """Finish the swaps of a load that was killed after it committed; True when there was one."""
+def finish_pending_load(client: Client, *, discard: bool = False) -> bool:
+    """Finish the swaps of a load that was killed after it committed (``discard``: forget it, for a
+    load that replaces every table anyway); True when there was one."""
     if not bool(client.command(f"EXISTS DATABASE {identifier(RAW_DATABASE)}")):
         return False
     found = commit.pending(client)
     if found is None:
+        return False
+    if discard:
+        client.command(f"DROP TABLE IF EXISTS {qualified(commit.COMMIT_TABLE)}")
         return False
     _finish(client, *found)
     return True
@@ -370,7 +374,7 @@ def load(
         raise InputDataError(f"{directory}: unreadable file ({exc.strerror or exc})") from exc
     committed = False
     try:
-        report.finished_earlier_load = finish_pending_load(client)
+        report.finished_earlier_load = finish_pending_load(client, discard=full_refresh)
         model = file_model(photos_path, open_parquet(photos_path), embed_model)
         stored = stored_photos(client)
         same = set()
