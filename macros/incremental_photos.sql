@@ -96,8 +96,7 @@
 {% macro default__delete_settings() -%}
 {%- endmacro %}
 
-{#- Patch parts: a deleted row is masked, its part and the part's HNSW graph stay
-    (the default mode rewrites the part: 7 s for a 20,000-vector graph). -#}
+{#- Patch parts (see the top of this file): applied to the parts by the post-hook. -#}
 {% macro clickhouse__delete_settings() -%}
     settings lightweight_delete_mode = 'lightweight_update_force'
 {%- endmacro %}

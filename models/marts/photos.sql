@@ -7,7 +7,7 @@
         order_by='photo_id',
         partition_by='generation',
         settings=photos_table_settings(),
-        query_settings={'lightweight_delete_mode': 'lightweight_update_force'},
+        query_settings=({} if target.type == 'myscale' else {'lightweight_delete_mode': 'lightweight_update_force'}),
         pre_hook="{{ photos_before_increment(this, ref('stg_photos')) }}",
         post_hook=[
             "{{ vector_index(this, 'photo_embed') }}",
