@@ -13,8 +13,13 @@ def _query_parameter(name: str, type_name: str) -> str:
     return "''" if type_name == "String" else "1"
 
 
+def _deleted_rows_slack(relation: object, k: object) -> str:
+    return f"least(toUInt64({k}), (select toUInt64(count()) from system.parts where active))"
+
+
 _LINT_IMPLEMENTATIONS: dict[str, Callable[..., str]] = {
     "vector_distance": _vector_distance,
+    "deleted_rows_slack": _deleted_rows_slack,
     "query_parameter": _query_parameter,
 }
 

@@ -41,6 +41,9 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
             ["startup.py", "--repeats", "1"],
             ["insights_cost.py", "--photos", "1000", "--conversions", "20000", "--keywords", "50", "--repeats", "1"],
             ["keyword_holdout.py", "--sample", "120"],
+            ["nightly.py", "--photos", "2000", "--conversions", "20000", "--increments", "2", "--queries", "10",
+             "--rounds", "1"],
+            ["generations.py", "--n", "2000", "--nights", "3", "--queries", "10", "--rounds", "1"],
         ]  # fmt: skip
     suite = [
         ["hnsw_params.py", "--n", "25000", "--queries", "200", "--repeats", "3"],
@@ -60,6 +63,9 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
         ["startup.py", "--repeats", "7"],
         ["insights_cost.py", "--photos", "25000", "--conversions", "1000000", "--keywords", "1000", "--repeats", "3"],
         ["keyword_holdout.py", "--sample", "2000"],
+        ["generations.py", "--n", "100000", "--nights", "30", "--queries", "200", "--rounds", "3"],
+        ["nightly.py", "--photos", "100000", "--conversions", "1000000", "--increments", "30", "--queries", "200",
+         "--rounds", "3"],
     ]  # fmt: skip
     if million:
         big = store.with_name(store.name + "-1m")
@@ -69,6 +75,9 @@ def steps(store: Path, quick: bool, million: bool) -> list[list[str]]:
             ["topk_queries.py", "--store", str(big), "--queries", "200", "--exact-queries", "20",
              "--ef-search", "256", "512", "1024", "2048", "--usearch-ef-search", "128", "256", "512", "1024"],
             ["filtered_topk.py", "--store", str(big), "--queries", "50", "--ef-search", "1024"],
+            # Nightly runs at 1M: the targets (nothing changed <= 60 s, +1 % <= 3 min, 30 nights).
+            ["nightly.py", "--photos", "1000000", "--conversions", "12000000", "--increments", "30",
+             "--queries", "200", "--rounds", "3", "--ef-search", "1024"],
         ]  # fmt: skip
     return suite
 

@@ -12,8 +12,10 @@
     {{ exceptions.raise_compiler_error("bildsuche has no vector index for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
 
-{#- HNSW index over the whole table (GRANULARITY 100000000 keeps one index per part),
-        then materialized for rows inserted before the index existed. Runs its own
+{#- HNSW index over the whole table (GRANULARITY 100000000 keeps one index per part).
+        Parts inserted once the index exists get theirs on insert; it is materialized
+        only in partitions holding a part without it (a full build's first
+        partition), so an incremental run builds no graph twice. Runs its own
         statements (ClickHouse takes one statement per request) and leaves no hook SQL. -#}
 {% macro clickhouse__vector_index(relation, column, name) -%}
     {%- set params = [
@@ -26,9 +28,16 @@
             "alter table " ~ relation ~ " add index if not exists " ~ adapter.quote(name)
             ~ " " ~ adapter.quote(column)
             ~ " type vector_similarity(" ~ params | join(", ") ~ ") granularity 100000000") %}
-        {% do run_query(
-            "alter table " ~ relation ~ " materialize index " ~ adapter.quote(name)
-            ~ " settings mutations_sync = 2") %}
+        {%- set unindexed = run_query(
+            "select distinct partition_id from system.parts where database = " ~ bildsuche.sql_string(relation.schema)
+            ~ " and table = " ~ bildsuche.sql_string(relation.identifier)
+            ~ " and active and rows > 0 and not startsWith(partition_id, 'patch-')"
+            ~ " and secondary_indices_compressed_bytes = 0 order by partition_id") -%}
+        {%- for row in unindexed.rows %}
+            {% do run_query(
+                "alter table " ~ relation ~ " materialize index " ~ adapter.quote(name)
+                ~ " in partition id " ~ bildsuche.sql_string(row[0]) ~ " settings mutations_sync = 2") %}
+        {%- endfor %}
     {%- endif -%}
 {%- endmacro %}
 
@@ -100,7 +109,10 @@
                     count() as parts_total,
                     countIf(secondary_indices_compressed_bytes > 0) as parts_indexed
             from system.parts
-            where database = {{ db }} and table = {{ tbl }} and active and rows > 0
+            where
+                    database = {{ db }} and table = {{ tbl }} and active and rows > 0
+                    -- patch parts (rows deleted by lightweight DELETE) carry no data to index
+                    and not startsWith(partition_id, 'patch-')
     ) as prt
     cross join (
             select count() as pending

@@ -7,6 +7,7 @@ atomically.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,9 +20,11 @@ import pyarrow.compute as pc
 from bildsuche.dataset import CACHE_DIR, CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE
 from bildsuche.errors import InputDataError, UsageError
 from python_embed.checkpoint import Checkpoint
+from python_embed.demo_model import DEMO_MODEL_NAME
 from python_embed.embedder import ClipEmbedder
 from python_embed.fetch import FetchConfig, Fetcher, ImageCache
 from python_embed.pipeline import Progress, StageTimes, embed_sources
+from python_embed.reuse import NOTHING, earlier_set
 from python_embed.sources import PATH_COLUMN, embedded_only, read_source
 from python_embed.types import Embeddings, Failure, PhotoSource
 from python_embed.writer import failures_table, stale_parts, with_model, write_all
@@ -29,6 +32,8 @@ from python_embed.writer import failures_table, stale_parts, with_model, write_a
 
 @dataclass
 class BuildOptions:
+    # The name the embedder records (ClipEmbedder.name): known, an unchanged night loads no model.
+    model: str | None = None
     limit: int | None = None
     batch_size: int = 32
     workers: int = 16
@@ -46,6 +51,9 @@ class BuildReport:
     embedded: int
     resumed: int
     precomputed: int
+    reused: int  # embeddings kept from the data set already in the output folder
+    removed: int  # photos of that data set no longer in the source
+    retried: int  # photos that failed in that data set and are embedded now
     downloads: int
     failures: Counter[str]
     conversions: int
@@ -58,6 +66,33 @@ def _id_column(table: pa.Table) -> pa.Table:
     if "id" in table.column_names:
         return table
     return table.add_column(0, "id", pa.array(range(table.num_rows), pa.int64()))
+
+
+def _photo_ids_column(photos: pa.Table) -> pa.Table:
+    """The photos' id: kept when the source has one, else a number derived from photo_id alone,
+    so a photo keeps its id from build to build (a row number would renumber every photo after
+    one that left the source, and every one of them would then count as changed)."""
+    if "id" in photos.column_names:
+        return photos
+    ids = stable_ids(photos.column("photo_id").to_pylist())
+    return photos.add_column(0, "id", pa.array(ids, pa.int64()))
+
+
+def stable_ids(photo_ids: list[str]) -> list[int]:
+    """A positive 63-bit id per photo_id (blake2b); the rare collision goes to the next free number,
+    in photo_id order."""
+    wanted = {
+        pid: int.from_bytes(hashlib.blake2b(pid.encode(), digest_size=8).digest(), "big") >> 1 for pid in photo_ids
+    }
+    taken: set[int] = set()
+    given: dict[str, int] = {}
+    for pid in sorted(wanted, key=lambda p: (wanted[p], p)):
+        value = wanted[pid]
+        while value in taken:
+            value = (value + 1) % (1 << 63)
+        taken.add(value)
+        given[pid] = value
+    return [given[pid] for pid in photo_ids]
 
 
 def _unusable_embeddings(photos: pa.Table) -> list[str | None]:
@@ -109,10 +144,10 @@ def _read_failures(photos: pa.Table) -> tuple[pa.Table, list[Failure]]:
     return photos.take(keep), failures
 
 
-def _assemble(photos: pa.Table, need: pa.Array, computed: pa.Table) -> pa.Table:
-    """Photos that have an embedding (precomputed or from the shards), in source order."""
+def _assemble(photos: pa.Table, need: pa.Array | None, computed: pa.Table) -> pa.Table:
+    """Photos that have an embedding (precomputed, or from the shards or the earlier set), in source order."""
     vectors = [computed]
-    if "photo_embed" in photos.column_names:
+    if need is not None:
         given = photos.filter(pc.invert(need)).select(["photo_id", "photo_embed"])
         vectors.append(given.cast(computed.schema))
         photos = photos.drop_columns(["photo_embed"])
@@ -122,7 +157,10 @@ def _assemble(photos: pa.Table, need: pa.Array, computed: pa.Table) -> pa.Table:
     # Arrow joins carry no list columns: look each photo's vector up by position instead.
     position = pc.index_in(photos.column("photo_id"), value_set=known.column("photo_id"))
     found = pc.is_valid(position)
-    joined = photos.filter(found).append_column("photo_embed", known.column("photo_embed").take(position.filter(found)))
+    # One list type whatever the vectors' origin (shards read back name their items differently),
+    # so an unchanged night writes the same bytes and the loader sees the file unchanged.
+    embeds = known.column("photo_embed").take(position.filter(found)).cast(pa.list_(pa.float32()))
+    joined = photos.filter(found).append_column("photo_embed", embeds)
     front = ["id", "photo_id", "photo_image_url", "photo_embed"]
     return joined.select(front + [c for c in joined.column_names if c not in front])
 
@@ -148,12 +186,22 @@ def build(
         raise InputDataError(f"{source}: no photos to embed")
     photos = data.photos.slice(0, opts.limit) if opts.limit else data.photos
     photos, failures = _read_failures(photos)
-    photos = _id_column(photos)
+    photos = _photo_ids_column(photos)
 
     has_embed = "photo_embed" in photos.column_names
     need = pc.is_null(photos.column("photo_embed")) if has_embed else pa.array([True] * photos.num_rows)
-    embedder = embedder_factory() if pc.any(need).as_py() else None
-    model = embedder.name if embedder else (data.model or "unknown")
+    embedder = None
+    model = data.model or "unknown"
+    earlier = NOTHING
+    if pc.any(need).as_py():
+        if opts.model is None:
+            embedder = embedder_factory()
+        model = opts.model if opts.model is not None else embedder.name if embedder else "unknown"
+        earlier = earlier_set(out, photos.filter(need), model)
+        reusable = pc.is_in(photos.column("photo_id"), value_set=earlier.embeddings.column("photo_id"))
+        need = pc.and_(need, pc.invert(reusable))
+        if embedder is None and pc.any(need).as_py():
+            embedder = embedder_factory()
     checkpoint = Checkpoint(out, model, source, restart=opts.restart)
     done = checkpoint.done_ids()
     paths = photos.column(PATH_COLUMN).to_pylist() if PATH_COLUMN in photos.column_names else [None] * len(need)
@@ -188,7 +236,8 @@ def build(
             times=times,
         )
 
-    result = _assemble(photos, need, checkpoint.embeddings())
+    computed = pa.concat_tables([checkpoint.embeddings(), earlier.embeddings.cast(checkpoint.embeddings().schema)])
+    result = _assemble(photos, pc.is_null(photos.column("photo_embed")) if has_embed else None, computed)
     embedded_ids = result.column("photo_id").combine_chunks() if result.num_rows else pa.array([], pa.string())
     conversions = embedded_only(data.conversions, embedded_ids)
     conversions_out = _id_column(conversions) if conversions is not None else None
@@ -202,14 +251,19 @@ def build(
     files[out / FAILURES_FILE] = failures_table(failures)
     write_all(files)  # one set: a full disk leaves the earlier set whole, never half of each
     checkpoint.clear()
+    embedded_set = set(embedded_ids.to_pylist())
+    source_ids = set(data.photos.column("photo_id").to_pylist())
     return BuildReport(
         out=out,
         model=model,
-        model_is_demo=bool(embedder and embedder.is_demo),
+        model_is_demo=embedder.is_demo if embedder else model == DEMO_MODEL_NAME,
         photos=data.photos.num_rows if not opts.limit else min(opts.limit, data.photos.num_rows),
         embedded=len(todo) - sum(1 for f in failures if f.stage in ("fetch", "decode")),
         resumed=len(done & set(photos.column("photo_id").to_pylist())),
-        precomputed=int(pc.sum(pc.invert(need)).as_py() or 0),
+        precomputed=int(pc.sum(pc.is_valid(photos.column("photo_embed"))).as_py() or 0) if has_embed else 0,
+        reused=earlier.embeddings.num_rows,
+        removed=len(earlier.photo_ids - source_ids),
+        retried=len(earlier.failed_ids & embedded_set),
         downloads=fetcher.downloads,
         failures=Counter(f"{f.stage}:{f.reason.split(':')[0]}" for f in failures),
         conversions=conversions_out.num_rows if conversions_out is not None else 0,

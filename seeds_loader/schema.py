@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from bildsuche.dataset import EMBED_MODEL_COLUMN
-from bildsuche.sqltext import identifier
+from bildsuche.sqltext import identifier, string_literal
 
 RAW_DATABASE = "raw"
 
@@ -48,6 +48,9 @@ class RawTable:
     vector_column: str = "photo_embed"
     # A column the loader fills with the embedding model of the file, not read from it.
     model_column: str | None = None
+    # A column the loader fills with a hash of each row as loaded (seeds_loader/rowhash.py), not
+    # read from the file: what lets a changed file be loaded as the rows that changed.
+    hash_column: str | None = None
 
     def fixed_types(self) -> tuple[dict[str, pa.DataType], dict[str, str]]:
         """Arrow and ClickHouse types of the columns every table of this kind has."""
@@ -56,6 +59,9 @@ class RawTable:
         if self.model_column:
             arrow[self.model_column] = pa.string()
             clickhouse[self.model_column] = "LowCardinality(String)"
+        if self.hash_column:
+            arrow[self.hash_column] = pa.uint64()
+            clickhouse[self.hash_column] = "UInt64"
         return arrow, clickhouse
 
     def layout(
@@ -66,6 +72,9 @@ class RawTable:
         arrow, clickhouse = self.fixed_types()
         skipped = []
         for field in schema:
+            if field.name == self.hash_column:
+                skipped.append(field.name)  # the loader's own column: a file's column of that name cannot load
+                continue
             if field.name in arrow or field.name in consumed:
                 continue
             mapped = _extra_type(field.type)
@@ -75,7 +84,9 @@ class RawTable:
             arrow[field.name], clickhouse[field.name] = mapped
         return arrow, clickhouse, skipped
 
-    def ddl(self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None) -> str:
+    def ddl(
+        self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None, comment: str = ""
+    ) -> str:
         types = clickhouse_types or self.fixed_types()[1]
         # Column names come from the user's files (TSV headers, parquet schemas): quoted, whatever they hold.
         cols = ",\n    ".join(f"{identifier(name)} {ch_type}" for name, ch_type in types.items())
@@ -85,6 +96,7 @@ class RawTable:
         return (
             f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
             f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
+            + (f"\nCOMMENT {string_literal(comment)}" if comment else "")
         )
 
 
@@ -116,6 +128,7 @@ PHOTOS = RawTable(
     },
     order_by="photo_id",
     model_column=EMBED_MODEL_COLUMN,
+    hash_column="row_hash",
 )
 
 # Sorted by photo_id: every mart looks conversions up per photo, and the

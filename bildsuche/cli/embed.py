@@ -55,9 +55,12 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_command(args: argparse.Namespace) -> int:
     from python_embed.build import BuildOptions, build
+    from python_embed.demo_model import model_name
     from python_embed.embedder import ClipEmbedder
 
+    model = resolve_model(args.model)
     options = BuildOptions(
+        model=model_name(model),
         limit=args.limit,
         batch_size=args.batch_size,
         workers=args.concurrency,
@@ -69,14 +72,15 @@ def build_command(args: argparse.Namespace) -> int:
     report = build(
         args.source,
         args.out,
-        lambda: ClipEmbedder(resolve_model(args.model), precision=args.precision),
+        lambda: ClipEmbedder(model, precision=args.precision),
         options,
         progress=line.update,
     )
     failed = sum(report.failures.values())
     print(
-        f"{report.photos:,} photos: {report.embedded:,} embedded now, {report.resumed:,} from an earlier run, "
-        f"{report.precomputed:,} with embeddings already, {failed:,} failed; "
+        f"{report.photos:,} photos: {report.embedded:,} embedded now, {report.reused:,} reused from the data set "
+        f"in the folder, {report.resumed:,} from an earlier run, {report.precomputed:,} with embeddings already, "
+        f"{failed:,} failed ({report.retried:,} that failed before now embedded), {report.removed:,} removed; "
         f"{report.downloads:,} downloads; {report.conversions:,} conversions -> {report.out}"
     )
     for reason, count in report.failures.most_common():

@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the model that embedded photos.parquet, for files that do not record it "
         "(python_embed's files do; the tutorial's published parquet does not)",
     )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="load every table whole, and accept photos of another model or dimension than the stored ones "
+        "(then run `dbt build --full-refresh`)",
+    )
 
 
 def command(args: argparse.Namespace) -> int:
@@ -36,9 +42,21 @@ def command(args: argparse.Namespace) -> int:
             dim=args.dim,
             embed_model=args.embed_model,
             progress=lambda t, d, n: line.update(d, n, t),
+            full_refresh=args.full_refresh,
         )
+    if report.finished_earlier_load:
+        print("finished the swaps of an earlier load that was interrupted after it committed")
     for table, rows in report.rows.items():
-        print(f"raw.{table}: {rows:,} rows loaded in {report.seconds[table]:.1f}s")
+        change = report.changes.get(table)
+        if change is None:
+            print(f"raw.{table}: {rows:,} rows loaded in {report.seconds[table]:.1f}s")
+        else:
+            print(
+                f"raw.{table}: {rows:,} rows, {change.added:,} added, {change.changed:,} changed, "
+                f"{change.removed:,} removed in {report.seconds[table]:.1f}s"
+            )
+    for table in report.unchanged:
+        print(f"raw.{table}: unchanged (the file it was loaded from)")
     print(f"raw.photos: {report.dim}-dimensional vectors embedded by {report.embed_model}")
     for table in report.skipped:
         print(f"raw.{table}: no {table}.parquet given, left as it was")

@@ -12,7 +12,9 @@
 -- (applied after the index search, leaving fewer than k rows), it is not.
 -- So the table is read here directly and the target dropped from k + 1 rows.
 -- A photo id that is not in the store gets no rows: zeros stand in for its
--- embedding in the search, and `final` keeps nothing.
+-- embedding in the search, and `final` keeps nothing. Photos deleted since
+-- their part was indexed are skipped after the index search, so it fetches
+-- as many more candidates (at most k; macros/incremental_photos.sql).
 
 with
 
@@ -25,7 +27,8 @@ nearest as (
         {{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }} as dist
     from {{ ref('photos') }} as candidates
     order by dist asc
-    limit {{ k }} + 1
+    -- deleted photos still in the index may be among the nearest: fetch that many more
+    limit {{ k }} + 1 + {{ deleted_rows_slack(ref('photos'), k) }}
 ),
 
 final as (

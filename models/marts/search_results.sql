@@ -28,7 +28,8 @@ with
             ) }} as dist
         from {{ ref('photos') }} as candidates
         order by dist asc
-        limit {{ k }}
+        -- deleted photos still in the index are skipped after the search: fetch as many more
+        limit {{ k }} + {{ deleted_rows_slack(ref('photos'), k) }}
     ),
 
 {% endfor -%}
@@ -60,7 +61,7 @@ downloads_per_photo as (
     group by stg_conversions.photo_id
 ),
 
-final as (
+ranked as (
     select
         hits.query_name as query_name,
         toUInt32(row_number() over (partition by hits.query_name order by hits.dist asc, hits.photo_id asc)) as rank,
@@ -72,6 +73,18 @@ final as (
     from hits
     left join downloads_per_photo
         on hits.photo_id = downloads_per_photo.photo_id
+),
+
+final as (
+    select
+        query_name,
+        rank,
+        photo_id,
+        photo_image_url,
+        dist,
+        downloads
+    from ranked
+    where rank <= {{ k }}
 )
 
 select * from final

@@ -51,7 +51,7 @@ def catalog_columns(entry: dict[str, Any]) -> dict[str, str]:
 def test_catalog_holds_the_marts_with_their_columns(docs: Docs) -> None:
     nodes = docs.catalog["nodes"]
     assert list(catalog_columns(nodes["model.bildsuche.photos"])) == [
-        "id", "photo_id", "photo_image_url", "photo_embed", "embed_model",
+        "id", "photo_id", "photo_image_url", "photo_embed", "embed_model", "content_hash", "generation",
     ]  # fmt: skip
     assert catalog_columns(nodes["model.bildsuche.photos"])["photo_embed"] == "Array(Float32)"
     # A parameterized view, which system.columns does not list.

@@ -61,7 +61,7 @@ def test_vector_tests_catch_unnormalised_embeddings(tmp_path: Path) -> None:
     store = build_store(tmp_path)
     execute(
         store,
-        "INSERT INTO raw.photos SELECT 999, 'loud', 'u', arrayMap(x -> x * 3, photo_embed), embed_model "
+        "INSERT INTO raw.photos SELECT 999, 'loud', 'u', arrayMap(x -> x * 3, photo_embed), embed_model, 0 "
         "FROM raw.photos LIMIT 1",
     )
     with pytest.raises(DbtRunError, match="unit_norm"):
@@ -85,7 +85,7 @@ def test_photos_of_two_models_fail_with_the_models_named(tmp_path: Path) -> None
     run_dbt(["test", "--select", "test_name:one_embedding_model"], db_path=store, quiet=True)
     execute(
         store,
-        "INSERT INTO raw.photos SELECT 999, 'other', 'u', photo_embed, 'model-b' FROM raw.photos LIMIT 1",
+        "INSERT INTO raw.photos SELECT 999, 'other', 'u', photo_embed, 'model-b', 0 FROM raw.photos LIMIT 1",
     )
     name = "one_embedding_model_stg_photos_embed_model"
     with pytest.raises(DbtRunError, match=rf"{name}: Got 2 results.*rows: select \* from `analytics_dbt_test__audit`"):

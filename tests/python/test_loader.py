@@ -12,10 +12,11 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from bildsuche.dataset import MODEL_METADATA_KEY
-from bildsuche.errors import InputDataError
+from bildsuche.errors import EmbeddingModelMismatchError, InputDataError, StoreUnavailableError
 from bildsuche.store import client_for
 from datasets_helpers import SYNTHETIC_MODEL, SyntheticDataset, conversions_table, photos_table, write_synthetic
-from seeds_loader import load
+from seeds_loader import commit, load
+from seeds_loader.loader import Changes
 from seeds_loader.schema import PHOTOS
 
 
@@ -139,7 +140,9 @@ def test_bad_photos_file_is_refused_and_store_unchanged(
     before = snapshot(client)
     bad = write_synthetic(tmp_path / "bad", n=40, seed=9)
     expected = _corrupt(bad.directory, how)
-    with pytest.raises(InputDataError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+    # Another dimension is refused by name as another model's embeddings, not as a broken file.
+    error = EmbeddingModelMismatchError if how == "wrong_dim" else InputDataError
+    with pytest.raises(error, match=expected.replace("(", r"\(").replace(")", r"\)")):
         load(client, bad.directory)
     assert snapshot(client) == before
 
@@ -212,7 +215,7 @@ def test_a_per_row_model_column_names_the_model(tmp_path: Path, client: Client, 
     assert report.embed_model == SYNTHETIC_MODEL
     assert models_stored(client) == {SYNTHETIC_MODEL: 30}
     columns = client.query("SELECT name FROM system.columns WHERE database = 'raw' AND table = 'photos'").result_rows
-    assert [c[0] for c in columns] == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model"]
+    assert [c[0] for c in columns] == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model", "row_hash"]
 
 
 def test_a_file_that_records_no_model_loads_as_unknown_with_a_warning(tmp_path: Path, client: Client) -> None:
@@ -257,3 +260,85 @@ def test_a_model_column_of_another_type_is_photo_metadata(tmp_path: Path, client
     load(client, data.directory)
     assert models_stored(client) == {"m1": 20}
     assert client.command("SELECT sum(model) FROM raw.photos") == sum(range(20))
+
+
+# --- changed sets ----------------------------------------------------------------------------------------------
+
+
+def _night(tmp_path: Path, name: str, ids: list[str], embeddings: np.ndarray, model: str = SYNTHETIC_MODEL) -> Path:
+    """A data set whose photos keep their id and URL from set to set, as python_embed's do."""
+    table = photos_table(ids, embeddings)
+    table = table.set_column(0, "id", pa.array([int(p[1:]) for p in ids], pa.int64()))
+    table = table.set_column(2, "photo_image_url", pa.array([f"https://images.example/{p}" for p in ids]))
+    directory = tmp_path / name
+    directory.mkdir()
+    pq.write_table(table.replace_schema_metadata({MODEL_METADATA_KEY: model.encode()}), directory / "photos.parquet")
+    pq.write_table(conversions_table([(p, "kw") for p in ids[::3]]), directory / "conversions.parquet")
+    return directory
+
+
+def _vectors(n: int, seed: int, dim: int = 512) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _photos(client: Client) -> list[tuple[object, ...]]:
+    return client.query(
+        "SELECT id, photo_id, photo_image_url, photo_embed FROM raw.photos ORDER BY photo_id"
+    ).result_rows
+
+
+def test_a_changed_set_is_loaded_as_its_changes_and_equals_a_fresh_load(tmp_path: Path, client: Client) -> None:
+    ids, x = [f"q{i:03d}" for i in range(60)], _vectors(60, 1)
+    load(client, _night(tmp_path, "one", ids, x))
+    kept = [i for i in range(60) if i not in (4, 9, 30)]
+    y = x[kept].copy()
+    y[0], y[10] = _vectors(2, 2)  # two photos re-embedded
+    later = [ids[i] for i in kept] + ["q100", "q101", "q102", "q103"]
+    two = _night(tmp_path, "two", later, np.concatenate([y, _vectors(4, 3)]))
+    report = load(client, two)
+    assert report.changes["photos"] == Changes(added=4, changed=2, removed=3)
+    assert report.rows == {"photos": 61, "conversions": 21}
+    # What a fresh load of the file holds (one process opens one store: compared with the file).
+    expected = pq.read_table(two / "photos.parquet").sort_by("photo_id").select(["id", "photo_id", "photo_image_url"])
+    got = _photos(client)
+    assert [row[:3] for row in got] == [tuple(r.values()) for r in expected.to_pylist()]
+    np.testing.assert_array_equal(
+        np.array([row[3] for row in got], np.float32),
+        np.array(
+            pq.read_table(two / "photos.parquet").sort_by("photo_id").column("photo_embed").to_pylist(), np.float32
+        ),
+    )
+    again = load(client, two)
+    assert again.unchanged == ["photos", "conversions"] and again.rows == {}
+
+
+def test_photos_of_another_model_are_refused_by_name_unless_a_full_refresh(tmp_path: Path, client: Client) -> None:
+    ids = [f"q{i:03d}" for i in range(20)]
+    load(client, _night(tmp_path, "one", ids, _vectors(20, 1)))
+    before = snapshot(client)
+    other = _night(tmp_path, "other", ids, _vectors(20, 2, dim=384), model="other-clip")
+    with pytest.raises(
+        EmbeddingModelMismatchError, match=r"384-dimensional .* other-clip.* 512-dimensional .* synthetic-clip"
+    ):
+        load(client, other)
+    assert snapshot(client) == before
+    same_dim = _night(tmp_path, "same-dim", ids, _vectors(20, 3), model="other-clip")
+    with pytest.raises(EmbeddingModelMismatchError, match=r"other-clip.*synthetic-clip.*--full-refresh"):
+        load(client, same_dim)
+    assert snapshot(client) == before
+    load(client, other, full_refresh=True)
+    assert models_stored(client) == {"other-clip": 20}
+    assert "length(photo_embed) = 384" in client.command("SHOW CREATE TABLE raw.photos")
+
+
+def test_a_commit_whose_tables_are_gone_asks_for_a_full_refresh(tmp_path: Path, client: Client) -> None:
+    ids = [f"q{i:03d}" for i in range(20)]
+    one = _night(tmp_path, "one", ids, _vectors(20, 1))
+    load(client, one)
+    commit.write_record(client, "lost", ["photos"])  # committed, then its staging table dropped by hand
+    with pytest.raises(StoreUnavailableError, match=r"raw\.photos__loading is gone.*--full-refresh"):
+        load(client, one)
+    load(client, one, full_refresh=True)
+    assert client.command("EXISTS TABLE raw.load__commit") == 0
+    assert client.command("SELECT count() FROM raw.photos") == 20

@@ -87,7 +87,7 @@ def photos_of(tmp_path: Path, model: str | None) -> Path:
     store = tmp_path / "store"
     data = write_synthetic(tmp_path / "ds", n=20, model=model)
     with client_for("embedded", path=store) as client:
-        load(client, data.directory)
+        load(client, data.directory, full_refresh=True)  # the photos of another model replace any there
     return store
 
 

@@ -12,12 +12,16 @@ Points:
 - final-rename: the first final file is renamed into place, the others are not;
 - insert: seeds_loader has inserted a batch into a `<table>__loading` table (batches of 64 rows);
 - swap: seeds_loader has swapped the first loaded table in, the others not yet;
-- mid-swap: seeds_loader has run the first statement of the first table's swap, not the rest of it.
+- mid-swap: seeds_loader has run the first statement of the first table's swap, not the rest of it;
+- sql-before:REGEX, sql-after:REGEX: any command (seeds_loader, dbt: ``python -m dbt.cli.main``) is
+  about to send, or has had answered, its N-th SQL statement matching REGEX (case-insensitive), e.g.
+  ``sql-after:ATTACH PARTITION`` or ``sql-before:optimize table``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import signal
 import sys
@@ -53,8 +57,44 @@ def _final(tables: Any) -> bool:
     return any(path.name == "photos.parquet" for path in tables)
 
 
+def _statements(pattern: str, times: int, after: bool) -> None:
+    """Die at the N-th statement matching ``pattern``, before it is sent or once it is answered."""
+    from clickhouse_connect.driver._backendclient import SyncBackendClient
+    from clickhouse_connect.driver.client import Client
+
+    wanted = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+    count = 0
+    lock = threading.Lock()
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, sql: Any, *args: Any, **kwargs: Any) -> Any:
+            nonlocal count
+            matches, due = bool(wanted.search(str(sql))), False
+            if matches:
+                with lock:
+                    count += 1
+                    due = count >= times
+                if due and not after:
+                    _die()
+            result = original(self, sql, *args, **kwargs)
+            if due and after:
+                _die()
+            return result
+
+        return wrapper
+
+    # The embedded engine's client (a SyncBackendClient) answers `command` itself, `query` through Client.
+    for owner in (Client, SyncBackendClient):
+        for name in ("command", "query", "query_arrow"):
+            if name in vars(owner):
+                setattr(owner, name, wrap(vars(owner)[name]))
+
+
 def install(point: str, times: int) -> None:
-    if point == "download":
+    kind, _, pattern = point.partition(":")
+    if kind in ("sql-before", "sql-after"):
+        _statements(pattern, times, after=kind == "sql-after")
+    elif point == "download":
         from python_embed.fetch import Fetcher
 
         _after(Fetcher, "_download", times)

@@ -275,7 +275,7 @@ def test_column_names_from_files_are_names_never_sql(tmp_path: Path, loaded: tup
         r[0]
         for r in client.query("SELECT name FROM system.columns WHERE database = 'raw' AND table = 'photos'").result_rows
     ]
-    assert columns == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model", *names]
+    assert columns == ["id", "photo_id", "photo_image_url", "photo_embed", "embed_model", "row_hash", *names]
     engine = client.command("SELECT engine FROM system.tables WHERE database = 'raw' AND name = 'photos'")
     assert engine == "MergeTree"
     assert client.command("SELECT count() FROM raw.photos") == 20

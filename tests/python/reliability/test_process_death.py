@@ -247,7 +247,7 @@ def _killed_dbt_build(tmp_path: Path, after_line: str) -> None:
 
 
 def test_killed_dbt_build_reruns_to_consistent_marts(tmp_path: Path) -> None:
-    _killed_dbt_build(tmp_path, "OK created sql table model `analytics`.`photos` ")
+    _killed_dbt_build(tmp_path, "OK created sql incremental model `analytics`.`photos` ")
 
 
 @pytest.mark.full
