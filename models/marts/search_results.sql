@@ -81,6 +81,7 @@ final as (
         rank,
         photo_id,
         photo_image_url,
+        picture_url,
         dist,
         downloads
     from ranked
