@@ -86,6 +86,8 @@ MART_QUERIES = {
     "photo_neighbours": "SELECT photo_id, neighbour_id, rank, dist, photo_embed_hash FROM analytics.photo_neighbours",
     "near_duplicates": "SELECT * FROM analytics.near_duplicates",
     "search_results": "SELECT * FROM analytics.search_results",
+    "keyword_suggestions": "SELECT * FROM analytics.keyword_suggestions",
+    "underexposed_lookalikes": "SELECT * FROM analytics.underexposed_lookalikes",
 }
 
 
