@@ -272,6 +272,45 @@ def test_the_marts_are_the_single_servers(stores: tuple[Store, Store]) -> None:
         assert rows(sharded.path, sql) == expected, name
 
 
+def test_shards_searched_apart_then_merged_give_the_single_servers_neighbours(stores: tuple[Store, Store]) -> None:
+    """What a Distributed table does with `order by dist limit n`, by hand: the photos split by the
+    sharding key into two tables with their own graphs, each searched with the full limit, the
+    answers merged; it must be the single server's answer, k rows, each shard's index used."""
+    single, sharded = stores
+    n = VARS["top_k"] + 1
+    search = (
+        "WITH (SELECT photo_embed FROM analytics.photos WHERE photo_id = {target:String}) AS target "
+        "SELECT photo_id, cosineDistance(photo_embed, target) AS dist FROM analytics.{table} "
+        f"ORDER BY dist LIMIT {n} SETTINGS vector_search_with_rescoring = 1"
+    )
+    targets = ("p0042", "p0007", "n0161")
+    with client_for("embedded", path=single.path) as client:
+        expected = {
+            t: client.query(search.replace("{table}", "photos"), parameters={"target": t}).result_rows for t in targets
+        }
+    with client_for("embedded", path=sharded.path) as client:
+        for shard in (0, 1):
+            client.command(f"CREATE OR REPLACE TABLE analytics.shard_{shard} AS analytics.photos_local")
+            client.command(
+                f"INSERT INTO analytics.shard_{shard} SELECT * FROM analytics.photos_local "
+                f"WHERE {PHOTO_KEY} % 2 = {shard}"
+            )
+        sizes = [client.command(f"SELECT count() FROM analytics.shard_{shard}") for shard in (0, 1)]
+        assert all(size > n for size in sizes), sizes
+        plan = client.query(
+            "EXPLAIN indexes = 1 " + search.replace("{table}", "shard_1"), parameters={"target": "p0042"}
+        ).result_rows
+        assert "Name: photo_embed_idx" in "\n".join(str(r[0]) for r in plan)  # the shard's own graph answers
+        for target in targets:
+            answers = [
+                client.query(search.replace("{table}", f"shard_{shard}"), parameters={"target": target}).result_rows
+                for shard in (0, 1)
+            ]
+            merged = sorted((dist, photo) for rows in answers for photo, dist in rows)[:n]
+            assert len(merged) == n
+            assert [p for _, p in merged] == [p for p, _ in expected[target]], target
+
+
 def refused_build(tmp_path: Path, cluster: EmulatedCluster, monkeypatch: pytest.MonkeyPatch, requested: str) -> str:
     """`bildsuche dbt build` on the emulated cluster: its exit code 2 or 1 and its message, nothing sent but
     the check's reads."""
