@@ -349,7 +349,10 @@ def finish_pending_load(client: Client, *, discard: bool = False, cluster: str =
 
 
 def ensure_table(client: Client, table: RawTable, dim: int, cluster: str = "") -> None:
-    """Create raw.<table> (and the raw database) when missing; never touch an existing one."""
+    """Create raw.<table> (and the raw database) when missing; never touch an existing one.
+    On ``cluster``, which is checked first (saved searches and keywords come here before any DDL)."""
+    if cluster:
+        check_cluster(client, cluster)
     client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}{on_cluster(cluster)}")
     if not exists(client, table.name):
         for statement in table.create(table.name, dim, cluster=cluster):

@@ -85,6 +85,8 @@ class EmulatedCluster:
     name: str = CLUSTER
     down: tuple[int, ...] = ()
     statements: list[str] = field(default_factory=list)
+    # The settings dbt-clickhouse gives its session (profiles.yml's custom_settings among them).
+    session_settings: dict[str, Any] = field(default_factory=dict)
 
     def ddl(self) -> list[str]:
         return [s for s in self.statements if DDL.match(s)]
@@ -184,7 +186,10 @@ def dbt_on(cluster: EmulatedCluster | None, store: Path, requested: str | None =
         # dbt-clickhouse remembers, per process and by name only, which databases exist: each store here is new
         ChClientWrapper.database_dropped(wrapper, wrapper.database)
         inner = connect(store, settings=wrapper._conn_settings)
-        return cluster.client(inner) if cluster else inner
+        if cluster is None:
+            return inner
+        cluster.session_settings.update(wrapper._conn_settings)
+        return cluster.client(inner)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ChHttpClient, "_create_client", create)

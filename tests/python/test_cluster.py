@@ -182,6 +182,16 @@ def test_every_ddl_statement_goes_on_the_cluster(stores: tuple[Store, Store]) ->
     assert not missing, "DDL without ON CLUSTER:\n" + "\n".join(missing)
 
 
+def test_dbt_talks_to_the_cluster_with_its_settings(stores: tuple[Store, Store]) -> None:
+    cluster = stores[1].cluster
+    assert cluster is not None
+    settings = {k: str(v) for k, v in cluster.session_settings.items()}
+    assert settings["distributed_product_mode"] == "global"  # IN/JOIN subqueries over Distributed tables
+    assert settings["optimize_skip_unused_shards"] == "1"
+    assert settings["optimize_distributed_group_by_sharding_key"] == "1"
+    assert settings["insert_distributed_sync"] == "1"  # dbt-clickhouse's, needed by its distributed materializations
+
+
 def test_the_vector_index_is_built_on_every_shard_table(stores: tuple[Store, Store]) -> None:
     ddl = [flat(s) for s in stores[1].night(0) if re.search(r"vector_similarity|materialize index", s)]
     ddl = [s for s in ddl if s.startswith("alter")]
@@ -354,3 +364,23 @@ def test_a_shard_without_a_live_replica_is_refused(
     ):
         load(cluster.client(inner), synthetic.directory, cluster=CLUSTER)
     assert not cluster.ddl()
+
+
+def test_a_full_refresh_rebuilds_the_shards_with_the_same_marts(stores: tuple[Store, Store], tmp_path: Path) -> None:
+    """Last: it rebuilds the sharded store's photos (every other test has read it by then)."""
+    sharded = stores[1]
+    cluster = sharded.cluster
+    assert cluster is not None
+    before = {name: rows(sharded.path, sql) for name, sql in MARTS.items()}
+    start = len(cluster.statements)
+    with environment({"DBT_TARGET_PATH": str(tmp_path / "target")}), dbt_on(cluster, sharded.path):
+        run_dbt(["build", "--full-refresh", "--select", "photos+"], db_path=sharded.path, dbt_vars=VARS, quiet=True)
+    assert {name: rows(sharded.path, sql) for name, sql in MARTS.items()} == before
+    assert rows(sharded.path, "SELECT DISTINCT generation FROM analytics.photos") == [("0",)]
+    rebuilt = [flat(s) for s in cluster.statements[start:]]
+    # dbt-clickhouse builds the shards' new tables beside the old ones and renames them in, on every node
+    assert f'rename table `analytics`.`photos_local__dbt_tmp` to `analytics`.`photos_local` ON CLUSTER "{CLUSTER}"' in (
+        rebuilt
+    )
+    index = f'alter table `analytics`.`photos_local` on cluster "{CLUSTER}" add index'
+    assert any(s.startswith(index) for s in rebuilt)
