@@ -190,6 +190,12 @@ def test_dbt_talks_to_the_cluster_with_its_settings(stores: tuple[Store, Store])
     assert settings["optimize_skip_unused_shards"] == "1"
     assert settings["optimize_distributed_group_by_sharding_key"] == "1"
     assert settings["insert_distributed_sync"] == "1"  # dbt-clickhouse's, needed by its distributed materializations
+    # the searches' own settings reach the shards with the insert that runs them
+    inserts = [flat(s) for s in cluster.statements if flat(s).startswith("insert into `analytics`.`top_k_neighbours`")]
+    assert inserts
+    for sql in inserts:
+        assert re.search(r"vector_search_with_rescoring\s*=\s*'?1", sql), sql[-300:]
+        assert re.search(r"hnsw_candidate_list_size_for_search\s*=\s*'?256", sql), sql[-300:]
 
 
 def test_the_vector_index_is_built_on_every_shard_table(stores: tuple[Store, Store]) -> None:
