@@ -390,3 +390,21 @@ def test_a_full_refresh_rebuilds_the_shards_with_the_same_marts(stores: tuple[St
     )
     index = f'alter table `analytics`.`photos_local` on cluster "{CLUSTER}" add index'
     assert any(s.startswith(index) for s in rebuilt)
+
+
+def test_only_the_clickhouse_target_is_sharded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bildsuche import config
+    from bildsuche.cli.rundbt import dbt_target
+
+    monkeypatch.setenv("CLICKHOUSE_CLUSTER", f" {CLUSTER} ")
+    monkeypatch.delenv("BILDSUCHE_TARGET", raising=False)
+    assert config.cluster_name() == ""  # the embedded store is one process's
+    assert config.cluster_name("clickhouse") == CLUSTER
+    assert config.cluster_name("myscale") == ""
+    assert dbt_target(["build", "--target", "clickhouse"]) == "clickhouse"
+    assert dbt_target(["build", "-t", "myscale", "--select", "photos"]) == "myscale"
+    assert dbt_target(["build", "--target=clickhouse"]) == "clickhouse"
+    monkeypatch.setenv("BILDSUCHE_TARGET", "clickhouse")
+    assert dbt_target(["build"]) == "clickhouse" and config.cluster_name() == CLUSTER
+    monkeypatch.setenv("CLICKHOUSE_CLUSTER", "")
+    assert config.cluster_name() == ""
