@@ -1,4 +1,4 @@
-"""HNSW parameters of the photos index: build time, top-K latency and recall@10.
+"""HNSW parameters of the photos index: build time, index bytes per vector, top-K latency and recall@10.
 
 Runs on the embedded engine (chDB) exactly as the `photos` model's post-hook
 builds the index (ALTER TABLE ... ADD INDEX, then MATERIALIZE INDEX), over
@@ -63,6 +63,17 @@ def build_index(client, config: str, dim: int, table: str = "bench.photos") -> f
     return time.perf_counter() - started
 
 
+def index_bytes(client, table: str = "bench.photos") -> int:
+    """Bytes the vector index takes on disk (its graph and vectors, as the engine loads them)."""
+    db, name = table.split(".")
+    return int(
+        client.query(
+            "SELECT sum(secondary_indices_compressed_bytes) FROM system.parts "
+            f"WHERE database = '{db}' AND table = '{name}' AND active"
+        ).result_rows[0][0]
+    )
+
+
 def search(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], k: int, settings: dict) -> dict:
     """Top-k of each query photo by the literal-vector query; p50/p99 ms and recall@k."""
     statements = [
@@ -84,6 +95,7 @@ def search(client, x: np.ndarray, queries: np.ndarray, truth: list[set[int]], k:
 def run_config(client, x, queries, truth, config: str, k: int, efs: list[int], rescoring: bool) -> list[dict]:
     load_table(client, x, 32)
     build_s = build_index(client, config, x.shape[1]) if config != "none" else 0.0  # none: brute force
+    per_vector = index_bytes(client) / len(x) if config != "none" else 0.0
     rows = []
     for ef in efs if config != "none" else [0]:
         settings = {"vector_search_with_rescoring": int(rescoring)}
@@ -94,6 +106,7 @@ def run_config(client, x, queries, truth, config: str, k: int, efs: list[int], r
                 "config": config,
                 "ef_search": ef,
                 "build_s": round(build_s, 2),
+                "index_bytes_per_vector": round(per_vector, 1),
                 **search(client, x, queries, truth, k, settings),
             }
         )
@@ -147,13 +160,16 @@ def main() -> None:
         f"n={args.n}, dim={args.dim}, queries={args.queries}, k={args.k}, repeats={args.repeats}, "
         f"re-scoring {'on' if args.rescoring else 'off'}"
     )
-    print("| quantization,M,ef_construction | ef_search | index build s | p50 ms | p99 ms | recall@10 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| quantization,M,ef_construction | ef_search | index build s | index bytes/vector | p50 ms | p99 ms "
+        "| recall@10 |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         ef = r["ef_search"] or ("–" if r["config"] == "none" else "256 (default)")
         print(
-            f"| {r['config']} | {ef} | {r['build_s']:.2f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['recall_at_k']:.4f} |"
+            f"| {r['config']} | {ef} | {r['build_s']:.2f} | {r['index_bytes_per_vector']:.0f} | {r['p50_ms']:.2f} "
+            f"| {r['p99_ms']:.2f} | {r['recall_at_k']:.4f} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

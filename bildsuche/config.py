@@ -28,6 +28,7 @@ PROJECT_DIR_ENV = "BILDSUCHE_PROJECT_DIR"
 TARGET_ENV = "BILDSUCHE_TARGET"
 MODEL_ENV = "BILDSUCHE_MODEL"
 DATA_DIR_ENV = "BILDSUCHE_DATA_DIR"
+CLUSTER_ENV = "CLICKHOUSE_CLUSTER"
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 # Keywords `bildsuche keywords` embeds unless told otherwise, the most searched first:
@@ -97,6 +98,14 @@ def db_path() -> Path:
 
 def default_target() -> str:
     return os.environ.get(TARGET_ENV, "").strip() or "embedded"
+
+
+def cluster_name(target: str | None = None) -> str:
+    """The ClickHouse cluster the `clickhouse` target's tables are sharded over
+    ($CLICKHOUSE_CLUSTER, as profiles.yml reads it), or '' for a single server and other targets."""
+    if (target or default_target()) != "clickhouse":
+        return ""
+    return os.environ.get(CLUSTER_ENV, "").strip()
 
 
 @functools.cache

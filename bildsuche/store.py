@@ -18,6 +18,7 @@ from dbt.adapters.chdb.engine import StoreError, StoreLockedError, connect, open
 
 from bildsuche import config
 from bildsuche.errors import StoreUnavailableError, UsageError
+from bildsuche.sqltext import string_literal
 
 LOCK_HINT = f"`bildsuche serve` holds its store while it runs; {config.DB_PATH_ENV} names another store"
 
@@ -74,3 +75,37 @@ def client_for(target: str | None = None, *, path: Path | None = None) -> Iterat
         yield client
     finally:
         client.close()
+
+
+# A cluster (CLICKHOUSE_CLUSTER) is checked before any DDL goes ON CLUSTER: a name the server does not
+# know fails the first statement with an engine message, and a shard whose replicas are all down holds
+# every ON CLUSTER statement until distributed_ddl_task_timeout (3 minutes by default), then leaves it
+# done on some nodes only.  Both are refused by name, with nothing changed.
+def check_cluster(client: Client, cluster: str) -> None:
+    """Raise UsageError when the server does not define ``cluster``, StoreUnavailableError when a
+    shard of it answers on none of its replicas."""
+    shards = client.query(
+        "SELECT shard_num, arrayStringConcat(groupArray(concat(host_name, ':', toString(port))), ', ') "
+        "FROM system.clusters WHERE cluster = {cluster:String} GROUP BY shard_num ORDER BY shard_num",
+        parameters={"cluster": cluster},
+    ).result_rows
+    if not shards:
+        known = [str(r[0]) for r in client.query("SELECT DISTINCT cluster FROM system.clusters ORDER BY 1").result_rows]
+        raise UsageError(
+            f"cluster {cluster!r} is not defined on the server (its clusters: {', '.join(known) or 'none'}): "
+            "set CLICKHOUSE_CLUSTER to one of them, or leave it empty for a single server; nothing was changed"
+        )
+    # One replica of each shard is asked; a shard none of whose replicas answers is skipped, not an error.
+    answering = {
+        int(r[0])
+        for r in client.query(
+            f"SELECT DISTINCT _shard_num FROM cluster({string_literal(cluster)}, system.one) "
+            "SETTINGS skip_unavailable_shards = 1"
+        ).result_rows
+    }
+    for shard, hosts in shards:
+        if int(shard) not in answering:
+            raise StoreUnavailableError(
+                f"shard {shard} of cluster {cluster!r} does not answer on any replica ({hosts}): its photos would "
+                "be missing, and DDL ON CLUSTER would wait for it; bring a replica of it back; nothing was changed"
+            )

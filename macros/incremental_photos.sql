@@ -41,14 +41,21 @@
     {{ return({'index_granularity': 32}) }}
 {%- endmacro %}
 
+{#- On a cluster the shards' tables are replicated, and a replicated table drops an
+    insert whose blocks it has seen before: a night that brings back a photo's earlier row
+    after the delete of its current one would lose the photo, so no block is deduplicated. -#}
 {% macro clickhouse__photos_table_settings() -%}
-    {{ return({
+    {%- set settings = {
         'index_granularity': 32,
         'enable_block_number_column': 1,
         'enable_block_offset_column': 1,
         'max_bytes_to_merge_at_max_space_in_pool': 1048576,
         'min_bytes_for_wide_part': 0,
-    }) }}
+    } -%}
+    {%- if bildsuche.cluster_name() -%}
+        {%- do settings.update({'replicated_deduplication_window': 0}) -%}
+    {%- endif -%}
+    {{ return(settings) }}
 {%- endmacro %}
 
 
@@ -74,17 +81,21 @@
 
 {#- Pre-hook of an incremental run: refuse photos of another model or dimension,
     drop what killed runs left, delete the photos that left the source. -#}
+{#- On a cluster the tables of killed runs are on every node (created ON CLUSTER)
+    and rows are deleted from the shards' local tables. -#}
 {% macro photos_before_increment(relation, source) -%}
     {%- if execute and is_incremental() -%}
         {%- do bildsuche.refuse_other_embeddings(relation, source) -%}
         {%- for row in run_query(
                 "select name from system.tables where database = " ~ bildsuche.sql_string(relation.schema)
                 ~ " and startsWith(name, " ~ bildsuche.sql_string(relation.identifier ~ '__dbt_new_data_') ~ ")").rows -%}
-            {%- do run_query("drop table if exists " ~ relation.incorporate(path={'identifier': row[0]})) -%}
+            {%- do run_query("drop table if exists " ~ relation.incorporate(path={'identifier': row[0]})
+                ~ bildsuche.on_cluster()) -%}
         {%- endfor -%}
         {%- set gone = "photo_id not in (select photo_id from " ~ source ~ ")" -%}
         {%- if run_query("select count() from " ~ relation ~ " where " ~ gone).columns[0].values()[0] > 0 -%}
-            {%- do run_query("delete from " ~ relation ~ " where " ~ gone ~ " " ~ bildsuche.delete_settings()) -%}
+            {%- do run_query("delete from " ~ bildsuche.local_table(relation) ~ bildsuche.on_cluster() ~ " where "
+                ~ gone ~ " " ~ bildsuche.delete_settings()) -%}
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
@@ -132,6 +143,7 @@
 {%- endmacro %}
 
 {% macro clickhouse__photos_after_increment(relation) -%}
+    {%- set table = bildsuche.local_table(relation) -%}
     {%- if execute and is_incremental() -%}
         {%- set max_parts = bildsuche.int_var('photos_generation_parts', 1, 1000) -%}
         {%- set max_deleted = bildsuche.float_var('photos_max_deleted_share', 0, 1) -%}
@@ -141,15 +153,15 @@
             {%- set unapplied, is_open = row[4], row[5] -%}
             {%- if generation != '0' and rows > 0
                     and ((is_open and parts > max_parts) or deleted > max_deleted * rows) -%}
-                {%- do run_query("optimize table " ~ relation ~ " partition id " ~ bildsuche.sql_string(generation)
-                    ~ " final") -%}
+                {%- do run_query("optimize table " ~ table ~ bildsuche.on_cluster() ~ " partition id "
+                    ~ bildsuche.sql_string(generation) ~ " final") -%}
             {%- elif unapplied -%}
                 {%- do deleted_somewhere.append(generation) -%}
             {%- endif -%}
         {%- endfor -%}
         {#- Masks written into the parts (their graphs kept): no patch joined on every read. -#}
         {%- for generation in deleted_somewhere -%}
-            {%- do run_query("alter table " ~ relation ~ " apply patches in partition id "
+            {%- do run_query("alter table " ~ table ~ bildsuche.on_cluster() ~ " apply patches in partition id "
                 ~ bildsuche.sql_string(generation) ~ " settings mutations_sync = 2") -%}
         {%- endfor -%}
     {%- endif -%}
@@ -160,12 +172,16 @@
     rows deleted but still stored (masked by patch parts or applied masks: the
     rows stored less the rows a query sees), whether a patch part is newer
     than its oldest data part (deletes not yet applied to the parts), and
-    whether it is the open (newest) generation. -#}
+    whether it is the open (newest) generation.  On a cluster: the parts of one
+    replica of every shard (rows counted once), data parts and patches taken
+    per shard (the most parts any shard holds). -#}
 {% macro generation_layout(relation) -%}
+    {%- set table = bildsuche.local_table(relation) -%}
     with
 
     all_parts as (
         select
+            hostName() as host,
             partition_id,
             startsWith(partition_id, 'patch-') as is_patch,
             -- a patch part's partition id is patch-<hash>-<partition id it patches>
@@ -173,23 +189,33 @@
             rows,
             data_version,
             max_block_number
-        from system.parts
+        from {{ bildsuche.system_table('parts', one_replica=true) }}
         where
-            database = {{ bildsuche.sql_string(relation.schema) }}
-            and table = {{ bildsuche.sql_string(relation.identifier) }}
+            database = {{ bildsuche.sql_string(table.schema) }}
+            and table = {{ bildsuche.sql_string(table.identifier) }}
             and active
+    ),
+
+    shard_parts as (
+        select
+            host,
+            generation,
+            countIf(not is_patch and rows > 0) as data_parts,
+            sumIf(rows, not is_patch) as stored_rows,
+            maxIf(max_block_number, is_patch) > minIf(data_version, not is_patch) as unapplied
+        from all_parts
+        group by host, generation
+        having data_parts > 0
     ),
 
     parts as (
         select
             generation,
-            countIf(not is_patch and rows > 0) as data_parts,
-            sumIf(rows, not is_patch) as stored_rows,
-            minIf(data_version, not is_patch) as oldest_version,
-            maxIf(max_block_number, is_patch) as newest_patch
-        from all_parts
+            max(data_parts) as data_parts,
+            sum(stored_rows) as stored_rows,
+            max(unapplied) as unapplied
+        from shard_parts
         group by generation
-        having data_parts > 0
     ),
 
     visible as (
@@ -205,7 +231,7 @@
         parts.data_parts as data_parts,
         parts.stored_rows as data_rows,
         parts.stored_rows - visible.visible_rows as deleted_rows,
-        parts.newest_patch > parts.oldest_version as unapplied_deletes,
+        parts.unapplied as unapplied_deletes,
         toUInt64(parts.generation) = max(toUInt64(parts.generation)) over () as is_open
     from parts
     left join visible on parts.generation = visible.generation

@@ -23,19 +23,22 @@
             bildsuche.sql_string(var('hnsw_quantization')),
             bildsuche.int_var('hnsw_m', 2, 1024),
             bildsuche.int_var('hnsw_ef_construction', 2, 65536)] -%}
+    {#- On a cluster the index belongs to every shard's local table: each shard's graph holds its photos. -#}
+    {%- set table = bildsuche.local_table(relation) -%}
     {%- if execute -%}
         {% do run_query(
-            "alter table " ~ relation ~ " add index if not exists " ~ adapter.quote(name)
+            "alter table " ~ table ~ bildsuche.on_cluster() ~ " add index if not exists " ~ adapter.quote(name)
             ~ " " ~ adapter.quote(column)
             ~ " type vector_similarity(" ~ params | join(", ") ~ ") granularity 100000000") %}
         {%- set unindexed = run_query(
-            "select distinct partition_id from system.parts where database = " ~ bildsuche.sql_string(relation.schema)
-            ~ " and table = " ~ bildsuche.sql_string(relation.identifier)
+            "select distinct partition_id from " ~ bildsuche.system_table('parts')
+            ~ " where database = " ~ bildsuche.sql_string(table.schema)
+            ~ " and table = " ~ bildsuche.sql_string(table.identifier)
             ~ " and active and rows > 0 and not startsWith(partition_id, 'patch-')"
             ~ " and secondary_indices_compressed_bytes = 0 order by partition_id") -%}
         {%- for row in unindexed.rows %}
             {% do run_query(
-                "alter table " ~ relation ~ " materialize index " ~ adapter.quote(name)
+                "alter table " ~ table ~ bildsuche.on_cluster() ~ " materialize index " ~ adapter.quote(name)
                 ~ " in partition id " ~ bildsuche.sql_string(row[0]) ~ " settings mutations_sync = 2") %}
         {%- endfor %}
     {%- endif -%}
@@ -86,9 +89,11 @@
     {{ return(adapter.dispatch('vector_index_status', 'bildsuche')(relation)) }}
 {%- endmacro %}
 
+{#- On a cluster: the local tables' index on every replica of every shard. -#}
 {% macro clickhouse__vector_index_status(relation) -%}
-    {%- set db = bildsuche.sql_string(relation.schema) -%}
-    {%- set tbl = bildsuche.sql_string(relation.identifier) -%}
+    {%- set table = bildsuche.local_table(relation) -%}
+    {%- set db = bildsuche.sql_string(table.schema) -%}
+    {%- set tbl = bildsuche.sql_string(table.identifier) -%}
     select
             idx.name as index_name,
             idx.type as index_type,
@@ -100,15 +105,15 @@
             prt.parts_total as parts_total,
             prt.parts_indexed as parts_indexed
     from (
-            select name, type
-            from system.data_skipping_indices
+            select distinct name, type
+            from {{ bildsuche.system_table('data_skipping_indices') }}
             where database = {{ db }} and table = {{ tbl }} and type = 'vector_similarity'
     ) as idx
     cross join (
             select
                     count() as parts_total,
                     countIf(secondary_indices_compressed_bytes > 0) as parts_indexed
-            from system.parts
+            from {{ bildsuche.system_table('parts') }}
             where
                     database = {{ db }} and table = {{ tbl }} and active and rows > 0
                     -- patch parts (rows deleted by lightweight DELETE) carry no data to index
@@ -116,7 +121,7 @@
     ) as prt
     cross join (
             select count() as pending
-            from system.mutations
+            from {{ bildsuche.system_table('mutations') }}
             where database = {{ db }} and table = {{ tbl }} and not is_done
     ) as mut
 {%- endmacro %}
@@ -140,8 +145,9 @@
     {{ return(adapter.dispatch('define_distance_function', 'bildsuche')()) }}
 {%- endmacro %}
 
+{#- On a cluster every node gets it: BI tools may ask any of them. -#}
 {% macro clickhouse__define_distance_function() -%}
-    create function if not exists distance as (a, b) -> cosineDistance(a, b)
+    create function if not exists distance{{ bildsuche.on_cluster() }} as (a, b) -> cosineDistance(a, b)
 {%- endmacro %}
 
 {% macro myscale__define_distance_function() -%}

@@ -13,6 +13,12 @@ refuse_unfinished_load): a set is seen whole or not at all.
 
 Every staged table carries its load's id in its comment, which tells,
 table by table, whether the exchange has happened yet.
+
+On a cluster the record and every statement go ON CLUSTER, and what is
+exchanged is the shards' local tables, which carry the stamps: the
+Distributed table raw.<name> reads raw.<name>_local by name, so it reads the
+new rows once the local tables are exchanged (it is then made anew, with
+the loaded structure).
 """
 
 from __future__ import annotations
@@ -23,16 +29,12 @@ from dataclasses import dataclass
 from clickhouse_connect.driver.client import Client
 
 from bildsuche.errors import StoreUnavailableError
-from bildsuche.sqltext import identifier, string_literal
-from seeds_loader.schema import RAW_DATABASE
+from bildsuche.sqltext import string_literal
+from seeds_loader.schema import LOCAL_SUFFIX, RAW_DATABASE, distributed_ddl, on_cluster, qualified
 
 COMMIT_TABLE = "load__commit"
 STAGING_SUFFIX = "__loading"
 COMMENT_PREFIX = "bildsuche load "
-
-
-def qualified(name: str) -> str:
-    return f"{identifier(RAW_DATABASE)}.{identifier(name)}"
 
 
 def exists(client: Client, name: str) -> bool:
@@ -77,28 +79,43 @@ def pending(client: Client) -> tuple[str, list[str]] | None:
     return str(record["load"]), [str(t) for t in record["tables"]]
 
 
-def write_record(client: Client, load_id: str, tables: list[str]) -> None:
+def write_record(client: Client, load_id: str, tables: list[str], cluster: str = "") -> None:
     """The commit point: one CREATE TABLE, so the record exists whole or not at all."""
     comment = json.dumps({"load": load_id, "tables": tables})
     client.command(
-        f"CREATE TABLE {qualified(COMMIT_TABLE)} (load String) ENGINE = Null COMMENT {string_literal(comment)}"
+        f"CREATE TABLE {qualified(COMMIT_TABLE)}{on_cluster(cluster)} (load String) ENGINE = Null "
+        f"COMMENT {string_literal(comment)}"
     )
 
 
-def swap_in(client: Client, name: str, load_id: str) -> None:
+def drop_record(client: Client, cluster: str = "") -> None:
+    client.command(f"DROP TABLE IF EXISTS {qualified(COMMIT_TABLE)}{on_cluster(cluster)}")
+
+
+def data_name(name: str, cluster: str) -> str:
+    """The table holding the rows of a loaded table raw.<name> (all of them are photo-keyed)."""
+    return name + LOCAL_SUFFIX if cluster else name
+
+
+def swap_in(client: Client, name: str, load_id: str, cluster: str = "") -> None:
     """Put raw.<name>__loading of load ``load_id`` in raw.<name>'s place; safe to repeat."""
     staging_name = name + STAGING_SUFFIX
-    staged = stamp_of(client, staging_name)
+    staging, live_name = data_name(staging_name, cluster), data_name(name, cluster)
+    staged = stamp_of(client, staging)
+    on = on_cluster(cluster)
     if staged is not None and staged.load_id == load_id:
-        if exists(client, name):
-            client.command(f"EXCHANGE TABLES {qualified(staging_name)} AND {qualified(name)}")
+        if exists(client, live_name):
+            client.command(f"EXCHANGE TABLES {qualified(staging)} AND {qualified(live_name)}{on}")
         else:
-            client.command(f"RENAME TABLE {qualified(staging_name)} TO {qualified(name)}")
-    live = stamp_of(client, name)
+            client.command(f"RENAME TABLE {qualified(staging)} TO {qualified(live_name)}{on}")
+    live = stamp_of(client, live_name)
     if live is None or live.load_id != load_id:
         raise StoreUnavailableError(
-            f"an interrupted load cannot be finished: raw.{staging_name} is gone; load the set again with "
+            f"an interrupted load cannot be finished: raw.{staging} is gone; load the set again with "
             "--full-refresh, which replaces every table"
         )
+    if cluster:
+        client.command(distributed_ddl(name, live_name, cluster))
+        client.command(f"DROP TABLE IF EXISTS {qualified(staging_name)}{on}")
     # After the exchange the staging name holds the replaced table.
-    client.command(f"DROP TABLE IF EXISTS {qualified(staging_name)}")
+    client.command(f"DROP TABLE IF EXISTS {qualified(staging)}{on}")

@@ -50,11 +50,12 @@ def frequent_keywords(client: Client, model: str, *, min_searches: int, limit: i
     return KeywordsToEmbed([kw for kw in keywords if kw not in cached], len(cached))
 
 
-def save_keyword_embeddings(client: Client, embeddings: Sequence[KeywordEmbedding]) -> None:
-    """Store ``embeddings`` in one insert, each replacing an earlier one of its model and keyword."""
+def save_keyword_embeddings(client: Client, embeddings: Sequence[KeywordEmbedding], cluster: str = "") -> None:
+    """Store ``embeddings`` in one insert, each replacing an earlier one of its model and keyword
+    (``cluster``: the table is created replicated to every node of that cluster)."""
     if not embeddings:
         return
-    ensure_table(client, KEYWORD_EMBEDDINGS, len(embeddings[0].embedding))
+    ensure_table(client, KEYWORD_EMBEDDINGS, len(embeddings[0].embedding), cluster)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = pa.table(
         {

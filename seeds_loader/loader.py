@@ -8,6 +8,11 @@ not copied), for the other tables every row.  Only when all of them hold
 every row are they swapped in, together (seeds_loader/commit.py).  A failure
 before that point drops the loading tables and leaves the live ones as they
 were; loading the same files twice leaves one copy.
+
+On a ClickHouse cluster (``cluster``: its name) the raw tables are sharded
+(seeds_loader/schema.py), rows go in through the Distributed staging tables,
+and a changed set is loaded whole: taking the live table's parts as they are
+would be one ATTACH per shard replica, left for later.
 """
 
 from __future__ import annotations
@@ -29,11 +34,21 @@ from numpy.typing import NDArray
 from bildsuche.dataset import EMBED_MODEL_COLUMN, UNKNOWN_MODEL
 from bildsuche.errors import EmbeddingModelMismatchError, InputDataError, StoreUnavailableError
 from bildsuche.sqltext import identifier, string_literal
+from bildsuche.store import check_cluster
 from seeds_loader import commit
-from seeds_loader.commit import STAGING_SUFFIX, TableStamp, exists, qualified
+from seeds_loader.commit import STAGING_SUFFIX, TableStamp, data_name, exists
 from seeds_loader.embed_model import FileModel, file_model
 from seeds_loader.rowhash import file_digest, row_hashes
-from seeds_loader.schema import CONVERSIONS, PHOTOS, RAW_DATABASE, SEARCH_QUERIES, TABLES, RawTable
+from seeds_loader.schema import (
+    CONVERSIONS,
+    PHOTOS,
+    RAW_DATABASE,
+    SEARCH_QUERIES,
+    TABLES,
+    RawTable,
+    on_cluster,
+    qualified,
+)
 from seeds_loader.validate import check_photos_batch, first_dimension, header, open_parquet
 
 # Rows per insert: photos carry 2 KiB of floats each, conversions a few dozen bytes.
@@ -168,11 +183,25 @@ def _check_embeddings(client: Client, path: Path, model: FileModel, dim: int) ->
     )
 
 
-def _new_staging(client: Client, table: RawTable, dim: int, types: dict[str, str], stamp: TableStamp) -> str:
-    staging = qualified(table.name + STAGING_SUFFIX)
-    client.command(f"DROP TABLE IF EXISTS {staging}")
-    client.command(table.ddl(staging, dim, types, comment=stamp.comment()))
-    return staging
+def _new_staging(
+    client: Client, table: RawTable, dim: int, types: dict[str, str], stamp: TableStamp, cluster: str
+) -> str:
+    name = table.name + STAGING_SUFFIX
+    _drop(client, table, name, cluster)
+    for statement in table.create(name, dim, types, comment=stamp.comment(), cluster=cluster):
+        client.command(statement)
+    return qualified(name)
+
+
+def _drop(client: Client, table: RawTable, name: str, cluster: str) -> None:
+    """Drop raw.<name> (on a cluster, its local tables too)."""
+    for dropped in dict.fromkeys((name, table.data_table(name, cluster))):
+        client.command(f"DROP TABLE IF EXISTS {qualified(dropped)}{on_cluster(cluster)}")
+
+
+def _insert_settings(cluster: str) -> dict[str, int]:
+    # Rows sent through a Distributed table reach the shards before the insert returns: counted next.
+    return {"insert_distributed_sync": 1} if cluster else {}
 
 
 def _insert(
@@ -184,17 +213,20 @@ def _insert(
     model: FileModel | None,
     stamp: TableStamp,
     progress: Progress | None,
+    cluster: str = "",
 ) -> list[str]:
     """Fill `<table>__loading` with every row of ``path``; return the file's columns that could not
     be loaded."""
     consumed = [model.column] if model and model.column else []
     arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow, consumed)
-    staging = _new_staging(client, table, dim, clickhouse_types, stamp)
+    staging = _new_staging(client, table, dim, clickhouse_types, stamp, cluster)
     done = 0
     if progress:
         progress(table.name, 0, total)
     for chunk in _batches(table, path, arrow_types, model, dim):
-        client.insert_arrow(f"{RAW_DATABASE}.{table.name}{STAGING_SUFFIX}", chunk)
+        client.insert_arrow(
+            f"{RAW_DATABASE}.{table.name}{STAGING_SUFFIX}", chunk, settings=_insert_settings(cluster) or None
+        )
         done += chunk.num_rows
         if progress:
             progress(table.name, done, total)
@@ -240,7 +272,7 @@ def _insert_changes(
     live = client.query_arrow(f"SELECT photo_id, {identifier(table.hash_column)} AS hash FROM {qualified(table.name)}")
     live_hashes = live.column("hash").to_numpy()
     known = np.sort(live_hashes)
-    staging = _new_staging(client, table, dim, clickhouse_types, stamp)
+    staging = _new_staging(client, table, dim, clickhouse_types, stamp, "")
     client.command(f"ALTER TABLE {staging} ATTACH PARTITION ID 'all' FROM {qualified(table.name)}")
     file_hashes, inserted_ids = [], []
     inserted = done = 0
@@ -290,18 +322,18 @@ def _contains(sorted_values: NDArray[np.uint64], values: NDArray[np.uint64]) -> 
     return np.asarray(sorted_values[at] == values)
 
 
-def _swap_in(client: Client, name: str, load_id: str) -> None:
-    commit.swap_in(client, name, load_id)
+def _swap_in(client: Client, name: str, load_id: str, cluster: str) -> None:
+    commit.swap_in(client, name, load_id, cluster)
 
 
-def _finish(client: Client, load_id: str, tables: list[str]) -> None:
+def _finish(client: Client, load_id: str, tables: list[str], cluster: str) -> None:
     """Swap every table of a committed load in, then drop the commit record (repeatable)."""
     for name in tables:
-        _swap_in(client, name, load_id)
-    client.command(f"DROP TABLE IF EXISTS {qualified(commit.COMMIT_TABLE)}")
+        _swap_in(client, name, load_id, cluster)
+    commit.drop_record(client, cluster)
 
 
-def finish_pending_load(client: Client, *, discard: bool = False) -> bool:
+def finish_pending_load(client: Client, *, discard: bool = False, cluster: str = "") -> bool:
     """Finish the swaps of a load that was killed after it committed (``discard``: forget it, for a
     load that replaces every table anyway); True when there was one."""
     if not bool(client.command(f"EXISTS DATABASE {identifier(RAW_DATABASE)}")):
@@ -310,28 +342,32 @@ def finish_pending_load(client: Client, *, discard: bool = False) -> bool:
     if found is None:
         return False
     if discard:
-        client.command(f"DROP TABLE IF EXISTS {qualified(commit.COMMIT_TABLE)}")
+        commit.drop_record(client, cluster)
         return False
-    _finish(client, *found)
+    _finish(client, *found, cluster)
     return True
 
 
-def ensure_table(client: Client, table: RawTable, dim: int) -> None:
-    """Create raw.<table> (and the raw database) when missing; never touch an existing one."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
+def ensure_table(client: Client, table: RawTable, dim: int, cluster: str = "") -> None:
+    """Create raw.<table> (and the raw database) when missing; never touch an existing one.
+    On ``cluster``, which is checked first (saved searches and keywords come here before any DDL)."""
+    if cluster:
+        check_cluster(client, cluster)
+    client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}{on_cluster(cluster)}")
     if not exists(client, table.name):
-        client.command(table.ddl(qualified(table.name), dim))
+        for statement in table.create(table.name, dim, cluster=cluster):
+            client.command(statement)
 
 
-def _drop_staging(client: Client) -> None:
+def _drop_staging(client: Client, cluster: str) -> None:
     for table in TABLES:
         for suffix in (STAGING_SUFFIX, GONE_SUFFIX):
             with contextlib.suppress(ClickHouseError):
-                client.command(f"DROP TABLE IF EXISTS {qualified(table.name + suffix)}")
+                _drop(client, table, table.name + suffix, cluster)
 
 
-def _unchanged(client: Client, table: RawTable, digest: str) -> bool:
-    stamp = commit.stamp_of(client, table.name)
+def _unchanged(client: Client, table: RawTable, digest: str, cluster: str) -> bool:
+    stamp = commit.stamp_of(client, data_name(table.name, cluster))
     return stamp is not None and stamp.digest == digest
 
 
@@ -343,6 +379,7 @@ def load(
     embed_model: str | None = None,
     progress: Progress | None = None,
     full_refresh: bool = False,
+    cluster: str = "",
 ) -> LoadReport:
     """Load ``directory``/photos.parquet and, when present, conversions.parquet,
     keywords.parquet, collections.parquet and colors.parquet.
@@ -356,7 +393,8 @@ def load(
     unless ``full_refresh``, which also loads every table whole.  A missing
     file leaves its table as it is (raw.conversions is created empty when
     absent, as the marts read it).  Raises InputDataError for bad files, with
-    the store unchanged.
+    the store unchanged.  ``cluster``: the tables live sharded on that
+    ClickHouse cluster, which is checked first (bildsuche.store.check_cluster).
     """
     if dim is not None and dim < 1:
         raise InputDataError(f"--dim must be positive, got {dim}")
@@ -373,15 +411,17 @@ def load(
     except OSError as exc:
         raise InputDataError(f"{directory}: unreadable file ({exc.strerror or exc})") from exc
     committed = False
+    if cluster:
+        check_cluster(client, cluster)
     try:
-        report.finished_earlier_load = finish_pending_load(client, discard=full_refresh)
+        report.finished_earlier_load = finish_pending_load(client, discard=full_refresh, cluster=cluster)
         model = file_model(photos_path, open_parquet(photos_path), embed_model)
         stored = stored_photos(client)
         same = set()
         if not full_refresh:
             for t in present:
                 # The photos file is the one loaded before only if it names the same model again.
-                if _unchanged(client, t, digests[t.name]) and (
+                if _unchanged(client, t, digests[t.name], cluster) and (
                     t is not PHOTOS or (stored or ("", 0))[0] == model.model
                 ):
                     same.add(t.name)
@@ -407,8 +447,8 @@ def load(
             )
         if not full_refresh:
             _check_embeddings(client, photos_path, model, found_dim)
-        client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}")
-        _drop_staging(client)  # left by a load that was killed: they would outlive this one
+        client.command(f"CREATE DATABASE IF NOT EXISTS {identifier(RAW_DATABASE)}{on_cluster(cluster)}")
+        _drop_staging(client, cluster)  # left by a load that was killed: they would outlive this one
         load_id = uuid.uuid4().hex
         staged: list[str] = []
         for table in present:
@@ -421,41 +461,41 @@ def load(
             table_model = model if table is PHOTOS else None
             total = totals[table.name]
             result = None
-            if table.hash_column and not full_refresh and exists(client, table.name):
+            if table.hash_column and not full_refresh and not cluster and exists(client, table.name):
                 result = _insert_changes(client, table, path, total, found_dim, table_model, stamp, progress)
             if result is not None:
                 report.changes[table.name], left_out = result
             else:
-                left_out = _insert(client, table, path, total, found_dim, table_model, stamp, progress)
+                left_out = _insert(client, table, path, total, found_dim, table_model, stamp, progress, cluster)
             if left_out:
                 report.columns_left_out[table.name] = left_out
             report.rows[table.name] = total
             report.seconds[table.name] = time.perf_counter() - started
             staged.append(table.name)
         if staged:
-            commit.write_record(client, load_id, staged)
+            commit.write_record(client, load_id, staged, cluster)
             committed = True
-            _finish(client, load_id, staged)
+            _finish(client, load_id, staged, cluster)
         report.skipped = [table.name for table in TABLES if table not in present]
         # The marts read conversions and saved searches (python_embed query fills those).
-        ensure_table(client, CONVERSIONS, found_dim)
-        ensure_table(client, SEARCH_QUERIES, found_dim)
+        ensure_table(client, CONVERSIONS, found_dim, cluster)
+        ensure_table(client, SEARCH_QUERIES, found_dim, cluster)
     except ClickHouseError as exc:
-        _after_failure(client, committed)
+        _after_failure(client, committed, cluster)
         raise StoreUnavailableError(f"loading failed, {_state(committed)}: {exc}") from exc
     except OSError as exc:  # the embedded engine's client writes inserts through files: a full disk
-        _after_failure(client, committed)
+        _after_failure(client, committed, cluster)
         raise StoreUnavailableError(f"loading failed, {_state(committed)}: {exc.strerror or exc}") from exc
     except BaseException:
-        _after_failure(client, committed)
+        _after_failure(client, committed, cluster)
         raise
     return report
 
 
-def _after_failure(client: Client, committed: bool) -> None:
+def _after_failure(client: Client, committed: bool, cluster: str) -> None:
     # Once committed, the loading tables are the set to swap in: the next load finishes it.
     if not committed:
-        _drop_staging(client)
+        _drop_staging(client, cluster)
 
 
 def _state(committed: bool) -> str:

@@ -5,6 +5,13 @@ parquet file (photo metadata, the other conversion columns, ...) is loaded
 too, as a Nullable column of the type its Arrow type maps to.  Columns of
 types with no mapping are left out and reported.  raw.photos also stores the
 embedding model of every row (seeds_loader/embed_model.py).
+
+On a ClickHouse cluster (docs/scale-out.md) a photo-keyed table is a table per
+shard, `<name>_local` (replicated within its shard), behind a Distributed
+table of the plain name, sharded by the key the dbt models shard by, so a
+photo's rows all live on one shard; the tables written row by row by other
+commands (saved searches, keyword embeddings), small, are replicated to every
+node.  Every statement then goes ON CLUSTER.
 """
 
 from __future__ import annotations
@@ -18,6 +25,30 @@ from bildsuche.dataset import EMBED_MODEL_COLUMN
 from bildsuche.sqltext import identifier, string_literal
 
 RAW_DATABASE = "raw"
+# The key every photo-keyed table is sharded by, in the raw tables and the dbt models alike
+# (dbt_project.yml): a photo, its raw row and its conversions on one shard.
+SHARDING_KEY = "cityHash64(photo_id)"
+# dbt-clickhouse's default suffix of the per-shard tables.
+LOCAL_SUFFIX = "_local"
+
+
+def qualified(name: str) -> str:
+    return f"{identifier(RAW_DATABASE)}.{identifier(name)}"
+
+
+def on_cluster(cluster: str) -> str:
+    return f" ON CLUSTER {identifier(cluster)}" if cluster else ""
+
+
+def replicated(engine: str, scope: str) -> str:
+    """``engine`` (e.g. 'ReplacingMergeTree(saved_at)') replicated among the replicas of a shard
+    (scope '{shard}') or among every node ('all'); {uuid}, {shard} and {replica} are expanded by
+    each server (the same {uuid} on every node of an ON CLUSTER CREATE)."""
+    name, _, arguments = engine.partition("(")
+    args = [f"'/clickhouse/tables/{{uuid}}/{scope}'", "'{replica}'"]
+    if arguments.rstrip(")").strip():
+        args.append(arguments.rstrip(")").strip())
+    return f"Replicated{name.strip()}({', '.join(args)})"
 
 
 def _extra_type(arrow_type: pa.DataType) -> tuple[pa.DataType, str] | None:
@@ -51,6 +82,8 @@ class RawTable:
     # A column the loader fills with a hash of each row as loaded (seeds_loader/rowhash.py), not
     # read from the file: what lets a changed file be loaded as the rows that changed.
     hash_column: str | None = None
+    # Keyed by photo_id: sharded on a cluster (else replicated to every node).
+    sharded: bool = True
 
     def fixed_types(self) -> tuple[dict[str, pa.DataType], dict[str, str]]:
         """Arrow and ClickHouse types of the columns every table of this kind has."""
@@ -85,7 +118,14 @@ class RawTable:
         return arrow, clickhouse, skipped
 
     def ddl(
-        self, qualified_name: str, dim: int, clickhouse_types: dict[str, str] | None = None, comment: str = ""
+        self,
+        qualified_name: str,
+        dim: int,
+        clickhouse_types: dict[str, str] | None = None,
+        comment: str = "",
+        *,
+        cluster: str = "",
+        engine: str | None = None,
     ) -> str:
         types = clickhouse_types or self.fixed_types()[1]
         # Column names come from the user's files (TSV headers, parquet schemas): quoted, whatever they hold.
@@ -94,10 +134,46 @@ class RawTable:
         if self.vector_column in self.columns:
             constraint = f",\n    CONSTRAINT vector_len CHECK length({self.vector_column}) = {int(dim)}"
         return (
-            f"CREATE TABLE {qualified_name} (\n    {cols}{constraint}\n)\n"
-            f"ENGINE = {self.engine}\nORDER BY {self.order_by}"
+            f"CREATE TABLE {qualified_name}{on_cluster(cluster)} (\n    {cols}{constraint}\n)\n"
+            f"ENGINE = {engine or self.engine}\nORDER BY {self.order_by}"
             + (f"\nCOMMENT {string_literal(comment)}" if comment else "")
         )
+
+    def data_table(self, name: str, cluster: str) -> str:
+        """The table that holds the rows of raw.<name>: on a cluster, a sharded table's local one."""
+        return name + LOCAL_SUFFIX if cluster and self.sharded else name
+
+    def create(
+        self,
+        name: str,
+        dim: int,
+        clickhouse_types: dict[str, str] | None = None,
+        comment: str = "",
+        cluster: str = "",
+    ) -> list[str]:
+        """The statements that create raw.<name> as this kind of table (``comment`` on the table
+        holding the rows), on one server or on ``cluster``."""
+        if not cluster:
+            return [self.ddl(qualified(name), dim, clickhouse_types, comment)]
+        if not self.sharded:
+            engine = replicated(self.engine, "all")
+            return [self.ddl(qualified(name), dim, clickhouse_types, comment, cluster=cluster, engine=engine)]
+        local = self.data_table(name, cluster)
+        engine = replicated(self.engine, "{shard}")
+        return [
+            self.ddl(qualified(local), dim, clickhouse_types, comment, cluster=cluster, engine=engine),
+            distributed_ddl(name, local, cluster),
+        ]
+
+
+def distributed_ddl(name: str, local: str, cluster: str) -> str:
+    """raw.<name> as the Distributed table over the shards' raw.<local>, made anew with its
+    structure (a table loaded with other columns replaces the local tables)."""
+    return (
+        f"CREATE OR REPLACE TABLE {qualified(name)}{on_cluster(cluster)} AS {qualified(local)} "
+        f"ENGINE = Distributed({string_literal(cluster)}, {string_literal(RAW_DATABASE)}, {string_literal(local)}, "
+        f"{SHARDING_KEY})"
+    )
 
 
 def _insertable_name(name: str) -> bool:
@@ -170,6 +246,7 @@ SEARCH_QUERIES = RawTable(
     order_by="name",
     engine="ReplacingMergeTree(saved_at)",
     vector_column="embedding",
+    sharded=False,
 )
 
 # Search keywords embedded by the photos' CLIP text tower (`python_embed keywords`), once per
@@ -187,4 +264,5 @@ KEYWORD_EMBEDDINGS = RawTable(
     order_by="(model, keyword)",
     engine="ReplacingMergeTree(embedded_at)",
     vector_column="",
+    sharded=False,
 )

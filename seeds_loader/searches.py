@@ -16,7 +16,7 @@ from clickhouse_connect.driver.client import Client
 from bildsuche.dataset import UNKNOWN_MODEL, SavedQuery
 from bildsuche.errors import EmbeddingModelMismatchError
 from seeds_loader.loader import ensure_table, exists, model_expression, qualified
-from seeds_loader.schema import PHOTOS, RAW_DATABASE, SEARCH_QUERIES
+from seeds_loader.schema import PHOTOS, RAW_DATABASE, SEARCH_QUERIES, on_cluster
 
 
 def photo_models(client: Client) -> list[str]:
@@ -45,16 +45,19 @@ def check_model(client: Client, model: str) -> None:
     )
 
 
-def save_queries(client: Client, queries: Sequence[SavedQuery]) -> None:
+def save_queries(client: Client, queries: Sequence[SavedQuery], cluster: str = "") -> None:
     """Store ``queries``, each under its name replacing an earlier query of that name, in
-    one insert; refused, with nothing written, unless the photos' model embedded them."""
+    one insert; refused, with nothing written, unless the photos' model embedded them.
+    ``cluster``: the table is created replicated to every node of that cluster."""
     if not queries:
         return
     for model in sorted({q.model for q in queries}):
         check_model(client, model)
-    ensure_table(client, SEARCH_QUERIES, len(queries[0].embedding))
+    ensure_table(client, SEARCH_QUERIES, len(queries[0].embedding), cluster)
     # Tables made before saved searches recorded their text model gain the column ('' in old rows).
-    client.command(f"ALTER TABLE {qualified(SEARCH_QUERIES.name)} ADD COLUMN IF NOT EXISTS text_model String")
+    client.command(
+        f"ALTER TABLE {qualified(SEARCH_QUERIES.name)}{on_cluster(cluster)} ADD COLUMN IF NOT EXISTS text_model String"
+    )
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = pa.table(
         {
@@ -70,6 +73,6 @@ def save_queries(client: Client, queries: Sequence[SavedQuery]) -> None:
     client.insert_arrow(f"{RAW_DATABASE}.{SEARCH_QUERIES.name}", rows)
 
 
-def save_query(client: Client, query: SavedQuery) -> None:
+def save_query(client: Client, query: SavedQuery, cluster: str = "") -> None:
     """Store ``query`` under its name, replacing an earlier query of that name."""
-    save_queries(client, [query])
+    save_queries(client, [query], cluster)

@@ -160,7 +160,7 @@ def query_command(args: argparse.Namespace) -> int:
         fetcher = Fetcher(cache, FetchConfig(thumbnail_query=""))
         query = embed_query(embedder, name=args.name, image=args.image, fetcher=fetcher)
     with client_for(args.target) as client:
-        save_query(client, query)
+        save_query(client, query, config.cluster_name(args.target))
     encoder = f", text model {query.text_model}" if query.text_model not in ("", query.model) else ""
     print(
         f"saved {query.kind} search {query.name!r} ({len(query.embedding)}-d, model {query.model}{encoder}) "
@@ -186,7 +186,7 @@ def _query_from_csv(args: argparse.Namespace) -> int:
     encoder = _text_encoder(args)
     queries = embed_saved_searches(encoder, searches, _image_model(args))
     with client_for(args.target) as client:
-        save_queries(client, queries)
+        save_queries(client, queries, config.cluster_name(args.target))
     print(
         f"saved {len(queries)} text searches from {path} (text model {encoder.name}) in raw.search_queries: "
         f"{', '.join(q.name for q in queries)}; `dbt build` answers them in analytics.search_results"
@@ -232,7 +232,7 @@ def keywords_command(args: argparse.Namespace) -> int:
         line = ProgressLine("embedding", "keywords")
         embedded = embed_keywords(ClipEmbedder(resolve_model(args.model)), todo.missing, progress=line.update)
         with client_for(args.target) as client:
-            save_keyword_embeddings(client, embedded)
+            save_keyword_embeddings(client, embedded, config.cluster_name(args.target))
     print(
         f"{len(embedded):,} keywords embedded now, {todo.cached:,} cached already (model {image_model}, "
         f"at least {min_searches} downloads) in raw.keyword_embeddings; `dbt build` compares them with the "

@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from bildsuche import config
     from bildsuche.store import client_for
     from seeds_loader import load
 
@@ -43,6 +44,7 @@ def command(args: argparse.Namespace) -> int:
             embed_model=args.embed_model,
             progress=lambda t, d, n: line.update(d, n, t),
             full_refresh=args.full_refresh,
+            cluster=config.cluster_name(args.target),
         )
     if report.finished_earlier_load:
         print("finished the swaps of an earlier load that was interrupted after it committed")

@@ -1,4 +1,4 @@
-{{ config(materialized='table', order_by='rank') }}
+{{ config(order_by='rank') }}
 
 with
 

@@ -1,4 +1,4 @@
-{{ config(materialized='table', order_by='downloads') }}
+{{ config(order_by='downloads') }}
 
 {%- set n = int_var('top_keywords', 1, 100000) %}
 

@@ -1,9 +1,12 @@
 {{
     config(
-        materialized=('table' if target.type == 'myscale' else 'incremental'),
+        materialized=(
+            'table' if target.type == 'myscale'
+            else 'distributed_incremental' if cluster_name()
+            else 'incremental'
+        ),
         incremental_strategy='delete_insert',
         unique_key='photo_id',
-        engine='MergeTree()',
         order_by='photo_id',
         partition_by='generation',
         settings=photos_table_settings(),
@@ -29,6 +32,10 @@
 -- stg_photos. Only the inserted part gets a new HNSW graph; generations and
 -- merges: macros/incremental_photos.sql. `dbt build --full-refresh` rebuilds
 -- the table and its whole index.
+--
+-- On a cluster (macros/cluster.sql) the rows go to per-shard tables, each with
+-- its own index, behind a Distributed table named `photos`, sharded by
+-- photo_id; the SQL below is the same.
 
 {%- set generation = photos_generation(this) %}
 

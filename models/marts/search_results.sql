@@ -1,4 +1,4 @@
-{{ config(materialized='table', order_by='(query_name, rank)', query_settings=vector_search_settings()) }}
+{{ config(order_by='(query_name, rank)', query_settings=vector_search_settings()) }}
 
 -- depends_on: {{ ref('stg_search_queries') }}
 -- depends_on: {{ ref('photos') }}

@@ -1,4 +1,4 @@
-{{ config(materialized='table', order_by='rank', query_settings=vector_search_settings()) }}
+{{ config(order_by='rank', query_settings=vector_search_settings()) }}
 
 {%- set target = target_photo_literal(ref('photos')) %}
 {%- set k = int_var('top_k', 1, 100000) %}

@@ -1,4 +1,4 @@
-{{ config(order_by='keyword') }}
+{{ config(order_by='keyword', sharding_key='cityHash64(keyword)') }}
 
 {%- set k = int_var('relevance_k', 1, 10000) %}
 {%- set min_searches = int_var('relevance_min_searches', 1, 1000000000) %}
