@@ -253,10 +253,7 @@ def build(
         failures.extend(failed)
 
     if todo and on_ray is not None and opts.ray is not None:
-        downloads = on_ray.embed_on_ray(
-            todo,
-            sink,
-            address=opts.ray.address,
+        job = on_ray.RayJob(
             model=opts.ray.model,
             precision=opts.ray.precision,
             preprocess=load_preprocess(opts.ray.model),
@@ -264,9 +261,8 @@ def build(
             fetch=opts.fetch,
             batch_size=opts.batch_size,
             threads=opts.workers,
-            progress=progress,
-            times=times,
         )
+        downloads = on_ray.embed_on_ray(todo, sink, opts.ray.address, job, progress=progress, times=times)
     elif todo:
         assert embedder is not None
         embed_sources(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,7 @@ def connected(address: str) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    _answers(address)
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
@@ -92,6 +94,17 @@ def connected(address: str) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def _answers(address: str) -> None:
+    """A host:port address must take connections: Ray itself waits for a dead one for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "local", "auto": Ray answers for those at once
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise RayUnavailableError(f"no Ray answers at {address!r}: {exc.strerror or exc}") from exc
 
 
 def fetch_block(batch: Batch, *, cache_dir: str, config: FetchConfig, threads: int) -> Batch:
@@ -182,17 +195,20 @@ def _blocks(todo: list[PhotoSource], rows: int) -> list[pa.Table]:
     return [table.slice(start, rows) for start in range(0, len(todo), rows)]
 
 
-def pipeline(
-    todo: list[PhotoSource],
-    *,
-    model: str,
-    precision: Precision,
-    preprocess: ClipPreprocess,
-    cache_dir: Path,
-    fetch: FetchConfig,
-    batch_size: int,
-    threads: int,
-) -> ray.data.Dataset:
+@dataclass(frozen=True)
+class RayJob:
+    """What the pipeline's stages need besides the photos."""
+
+    model: str  # what the actors load: a model name or a directory every node can read
+    precision: Precision
+    preprocess: ClipPreprocess  # the model's, loaded once by the driver for the decode tasks
+    cache_dir: Path  # absolute: workers do not share the driver's working directory
+    fetch: FetchConfig
+    batch_size: int  # photos per block and per model call
+    threads: int  # downloads in flight per fetch task
+
+
+def pipeline(todo: list[PhotoSource], job: RayJob) -> ray.data.Dataset:
     """The photos of ``todo`` (in blocks of a model batch) through fetch, decode and the actor pool."""
     resources = ray.cluster_resources()
     plan = actor_plan(resources)
@@ -200,7 +216,7 @@ def pipeline(
     # keeps Ray Data from fusing fetch and decode into the actors, which would leave the model
     # idle while its actor downloads (fetch and decode still fuse with each other: one task a block).
     tasks = ray.data.TaskPoolStrategy(size=max(plan.max_actors + 1, int(resources.get("CPU", 1))))
-    dataset = ray.data.from_arrow(_blocks(todo, batch_size))
+    dataset = ray.data.from_arrow(_blocks(todo, job.batch_size))
     # batch_format="numpy" hands every function the dict form of a batch (Batch), which
     # map_batches's signature, covering every format, does not know.
     fetched = dataset.map_batches(
@@ -208,19 +224,19 @@ def pipeline(
         batch_size=None,
         batch_format="numpy",
         compute=tasks,
-        fn_kwargs={"cache_dir": str(cache_dir), "config": fetch, "threads": threads},
+        fn_kwargs={"cache_dir": str(job.cache_dir), "config": job.fetch, "threads": job.threads},
     )
     decoded = fetched.map_batches(
         cast(Any, decode_block),
         batch_size=None,
         batch_format="numpy",
         compute=tasks,
-        fn_kwargs={"preprocess": preprocess},
+        fn_kwargs={"preprocess": job.preprocess},
     )
     return decoded.map_batches(
         EmbedActor,
-        fn_constructor_kwargs={"model": model, "precision": precision},
-        batch_size=batch_size,
+        fn_constructor_kwargs={"model": job.model, "precision": job.precision},
+        batch_size=job.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=plan.max_actors),
         num_cpus=plan.num_cpus,
@@ -231,15 +247,9 @@ def pipeline(
 def embed_on_ray(
     todo: list[PhotoSource],
     sink: Sink,
-    *,
     address: str,
-    model: str,
-    precision: Precision,
-    preprocess: ClipPreprocess,
-    cache_dir: Path,
-    fetch: FetchConfig,
-    batch_size: int,
-    threads: int,
+    job: RayJob,
+    *,
     progress: Progress | None = None,
     times: StageTimes | None = None,
 ) -> int:
@@ -250,20 +260,11 @@ def embed_on_ray(
     failed: dict[int, Failure] = {}
     downloads = 0
     with connected(address):
-        context = ray.data.DataContext.get_current()
-        context.enable_progress_bars = False
-        dataset = pipeline(
-            todo,
-            model=model,
-            precision=precision,
-            preprocess=preprocess,
-            cache_dir=cache_dir,
-            fetch=fetch,
-            batch_size=batch_size,
-            threads=threads,
-        )
+        ray.data.DataContext.get_current().enable_progress_bars = False  # the caller shows progress
+        if progress:
+            progress(0, len(todo))
         try:
-            for block in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for block in pipeline(todo, job).iter_batches(batch_size=None, batch_format="numpy"):
                 downloads += _take(cast(Batch, block), seen, failed, sink, times)
                 if progress:
                     progress(len(seen) + len(failed), len(todo))

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
 from imageserver import ImageServer
+from python_embed.checkpoint import Checkpoint
 from python_embed.fetch import FetchConfig
 
 GOOD = [f"good{i:02d}" for i in range(12)]
@@ -82,3 +84,19 @@ def assert_same_data_set(out: Path, fresh: Path, *, atol: float = 1e-6, failures
             )
             got, want = got.drop_columns(["photo_embed"]), want.drop_columns(["photo_embed"])
         assert got.equals(want), name
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> None:
+    """Stop the next build with Ctrl-C (KeyboardInterrupt) once it has checkpointed ``batches``
+    batches; the checkpoint works normally again after that."""
+    original = Checkpoint.append
+    calls = {"n": 0}
+
+    def interrupted(self: Checkpoint, photos: list, embeddings: np.ndarray) -> None:
+        original(self, photos, embeddings)
+        calls["n"] += 1
+        if calls["n"] == batches:
+            monkeypatch.setattr(Checkpoint, "append", original)
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Checkpoint, "append", interrupted)

@@ -18,7 +18,7 @@ from transformers import CLIPModel, CLIPProcessor
 
 from bildsuche.dbt import run_dbt
 from bildsuche.store import client_for
-from build_helpers import FAST_FETCH, FAULTS, GOOD, unsplash_zip
+from build_helpers import FAST_FETCH, FAULTS, GOOD, interrupt_after, unsplash_zip
 from imageserver import ImageServer, image_server
 from python_embed.build import CACHE_DIR, BuildOptions, build, stable_ids
 from python_embed.checkpoint import Checkpoint
@@ -124,19 +124,9 @@ def test_interrupted_build_resumes_without_downloading_or_embedding_twice(
     reference = pq.read_table(reference_out / "photos.parquet")
 
     out = tmp_path / "out"
-    original_append = Checkpoint.append
-    calls = {"n": 0}
-
-    def interrupted(self: Checkpoint, photos: list, embeddings: np.ndarray) -> None:
-        original_append(self, photos, embeddings)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoint, "append", interrupted)
+    interrupt_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         build(str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), options)
-    monkeypatch.setattr(Checkpoint, "append", original_append)
     assert not (out / "photos.parquet").exists()
     first = Checkpoint(out, "bildsuche-demo-clip", str(tmp_path / "lite.zip")).done_ids()
     assert len(first) == 8
@@ -300,16 +290,6 @@ def test_hub_source_offline_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputDataError, match="cannot read myscale/unsplash-examples from the Hugging Face hub"):
         build("hf:myscale/unsplash-examples", tmp_path / "out", lambda: None)  # type: ignore[arg-type,return-value]
-
-
-def test_python_embed_imports_no_ray() -> None:
-    # Ray is an optional extra: only `build --ray` imports it.
-    code = (
-        "import sys, python_embed, python_embed.build, python_embed.pipeline, bildsuche.cli; "
-        "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert done.stdout.strip() == "[]"
 
 
 def test_ray_option_without_ray_is_a_clear_error(tmp_path: Path) -> None:

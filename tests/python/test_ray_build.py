@@ -15,14 +15,13 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from bildsuche.dataset import CACHE_DIR
 from bildsuche.errors import BildsucheError
-from build_helpers import FAST_FETCH, FAULTS, assert_same_data_set, night
-from imageserver import ImageServer, image_server
+from build_helpers import FAST_FETCH, FAULTS, assert_same_data_set, interrupt_after, night
+from imageserver import ImageServer, closed_port_url, image_server
 from python_embed.build import BuildOptions, BuildReport, RayOptions, build
 from python_embed.checkpoint import Checkpoint
 from python_embed.embedder import ClipEmbedder
@@ -151,19 +150,9 @@ def test_ray_build_reuses_an_earlier_set_and_resumes_an_unfinished_one(
     source = tmp_path / "three.zip"
     night(source, {f"r{i:02d}": server.url("ok", f"r{i:02d}") for i in range(14)})
     resumed_out = tmp_path / "resumed"
-    original_append = Checkpoint.append
-    calls = {"n": 0}
-
-    def interrupted(self: Checkpoint, photos: list, embeddings: np.ndarray) -> None:
-        original_append(self, photos, embeddings)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoint, "append", interrupted)
+    interrupt_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         single(demo_model_dir, source, resumed_out, batch_size=4, workers=2, fetch=fetch, model=MODEL)
-    monkeypatch.setattr(Checkpoint, "append", original_append)
     done = Checkpoint(resumed_out, MODEL, str(source)).done_ids()
     assert len(done) == 8
     hits = dict(server.hits)
@@ -300,3 +289,13 @@ def test_a_model_the_workers_cannot_load_is_a_clear_error(
     with pytest.raises(RayPipelineError, match=r"the Ray pipeline stopped: .*cannot load CLIP model"):
         build(str(source), tmp_path / "out", no_model, options)
     assert not (tmp_path / "out" / "photos.parquet").exists()
+
+
+def test_an_address_where_no_ray_answers_is_a_clear_error(tmp_path: Path) -> None:
+    address = closed_port_url("").removeprefix("http://")
+    command = [sys.executable, "-m", "python_embed", "build", "sample:4", "--model", "demo"]
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "out"), "--ray", address], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert f"no Ray answers at '{address}'" in done.stderr and "Traceback" not in done.stderr
