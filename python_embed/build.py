@@ -185,7 +185,10 @@ def _ray_pipeline() -> ModuleType:
     except ImportError as exc:
         if (exc.name or "").split(".")[0] != "ray":
             raise
-        raise UsageError(f"--ray needs Ray Data, which is not installed ({exc}): pip install 'bildsuche[ray]'") from exc
+        raise UsageError(
+            f"--ray needs Ray Data, which is not installed ({exc}): "
+            "install the ray extra (pip install '.[ray]' in a checkout)"
+        ) from exc
     return ray_pipeline
 
 

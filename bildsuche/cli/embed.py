@@ -56,7 +56,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="?",
         const="local",
         metavar="ADDRESS",
-        help="fetch, decode and embed as a Ray Data pipeline (pip install 'bildsuche[ray]'): on the Ray cluster "
+        help="fetch, decode and embed as a Ray Data pipeline (the ray extra): on the Ray cluster "
         "at ADDRESS ('auto', host:port or ray://host:port), or on a Ray started here when ADDRESS is left out; "
         "the model must be readable on every node",
     )

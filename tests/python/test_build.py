@@ -303,5 +303,5 @@ def test_ray_option_without_ray_is_a_clear_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert "--ray needs Ray Data" in done.stderr and "pip install 'bildsuche[ray]'" in done.stderr
+    assert "--ray needs Ray Data" in done.stderr and "pip install '.[ray]'" in done.stderr
     assert "Traceback" not in done.stderr and not (out / "photos.parquet").exists()
