@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,14 +21,25 @@ import pyarrow.compute as pc
 from bildsuche.dataset import CACHE_DIR, CONVERSIONS_FILE, FAILURES_FILE, PHOTOS_FILE
 from bildsuche.errors import InputDataError, UsageError
 from python_embed.checkpoint import Checkpoint
-from python_embed.demo_model import DEMO_MODEL_NAME
-from python_embed.embedder import ClipEmbedder
+from python_embed.demo_model import DEMO_MODEL_NAME, model_name
+from python_embed.embedder import ClipEmbedder, Precision, load_preprocess
 from python_embed.fetch import FetchConfig, Fetcher, ImageCache
 from python_embed.pipeline import Progress, StageTimes, embed_sources
 from python_embed.reuse import NOTHING, earlier_set
 from python_embed.sources import PATH_COLUMN, embedded_only, read_source
 from python_embed.types import Embeddings, Failure, PhotoSource
 from python_embed.writer import failures_table, stale_parts, with_model, write_all
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Embed on Ray Data (python_embed.ray_pipeline) instead of in this process."""
+
+    # Ray's own address forms: "local" starts Ray here, "auto" joins the cluster this machine
+    # is part of, "host:port" a cluster's head, "ray://host:port" a head through Ray Client.
+    address: str = "local"
+    model: str = ""  # what the actors load: a model name or a directory every node can read
+    precision: Precision = "auto"
 
 
 @dataclass
@@ -40,6 +52,7 @@ class BuildOptions:
     restart: bool = False
     cache_dir: Path | None = None
     fetch: FetchConfig = field(default_factory=FetchConfig)
+    ray: RayOptions | None = None
 
 
 @dataclass
@@ -165,6 +178,20 @@ def _assemble(photos: pa.Table, need: pa.Array | None, computed: pa.Table) -> pa
     return joined.select(front + [c for c in joined.column_names if c not in front])
 
 
+def _ray_pipeline() -> ModuleType:
+    """python_embed.ray_pipeline, or a clear error where Ray is not installed."""
+    try:
+        from python_embed import ray_pipeline
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "ray":
+            raise
+        raise UsageError(
+            f"--ray needs Ray Data, which is not installed ({exc}): "
+            "install the ray extra (pip install '.[ray]' in a checkout)"
+        ) from exc
+    return ray_pipeline
+
+
 def build(
     source: str,
     out: Path,
@@ -177,6 +204,7 @@ def build(
         raise UsageError(f"--limit must be positive, got {opts.limit}")
     if opts.batch_size < 1 or opts.workers < 1:
         raise UsageError("--batch-size and --concurrency must be positive")
+    on_ray = _ray_pipeline() if opts.ray is not None else None
     started = time.perf_counter()
     out = Path(out)
     for part in stale_parts(out) if out.is_dir() else []:
@@ -193,14 +221,16 @@ def build(
     embedder = None
     model = data.model or "unknown"
     earlier = NOTHING
+    # On Ray the actors load the model; this process needs its name only.
+    known = opts.model if opts.model is not None or opts.ray is None else model_name(opts.ray.model)
     if pc.any(need).as_py():
-        if opts.model is None:
+        if known is None:
             embedder = embedder_factory()
-        model = opts.model if opts.model is not None else embedder.name if embedder else "unknown"
+        model = known if known is not None else embedder.name if embedder else "unknown"
         earlier = earlier_set(out, photos.filter(need), model)
         reusable = pc.is_in(photos.column("photo_id"), value_set=earlier.embeddings.column("photo_id"))
         need = pc.and_(need, pc.invert(reusable))
-        if embedder is None and pc.any(need).as_py():
+        if embedder is None and on_ray is None and pc.any(need).as_py():
             embedder = embedder_factory()
     checkpoint = Checkpoint(out, model, source, restart=opts.restart)
     done = checkpoint.done_ids()
@@ -216,15 +246,28 @@ def build(
         )
         if needed and pid not in done
     ]
-    fetcher = Fetcher(ImageCache(opts.cache_dir or out / CACHE_DIR), opts.fetch)
+    cache_dir = opts.cache_dir or out / CACHE_DIR
+    fetcher = Fetcher(ImageCache(cache_dir), opts.fetch)
     times = StageTimes()
-    if todo:
+    downloads = 0
+
+    def sink(batch: list[PhotoSource], embeddings: Embeddings, failed: list[Failure]) -> None:
+        checkpoint.append(batch, embeddings)
+        failures.extend(failed)
+
+    if todo and on_ray is not None and opts.ray is not None:
+        job = on_ray.RayJob(
+            model=opts.ray.model,
+            precision=opts.ray.precision,
+            preprocess=load_preprocess(opts.ray.model),
+            cache_dir=cache_dir.resolve(),
+            fetch=opts.fetch,
+            batch_size=opts.batch_size,
+            threads=opts.workers,
+        )
+        downloads = on_ray.embed_on_ray(todo, sink, opts.ray.address, job, progress=progress, times=times)
+    elif todo:
         assert embedder is not None
-
-        def sink(batch: list[PhotoSource], embeddings: Embeddings, failed: list[Failure]) -> None:
-            checkpoint.append(batch, embeddings)
-            failures.extend(failed)
-
         embed_sources(
             todo,
             embedder,
@@ -264,7 +307,7 @@ def build(
         reused=earlier.embeddings.num_rows,
         removed=len(earlier.photo_ids - source_ids),
         retried=len(earlier.failed_ids & embedded_set),
-        downloads=fetcher.downloads,
+        downloads=fetcher.downloads + downloads,
         failures=Counter(f"{f.stage}:{f.reason.split(':')[0]}" for f in failures),
         conversions=conversions_out.num_rows if conversions_out is not None else 0,
         times=times,

@@ -9,6 +9,8 @@ DECODE_ERRORS, which the pipeline records as the photo's failure.
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -39,8 +41,8 @@ class ImageTooLarge(ValueError):
     """An image with more pixels than MAX_DECODE_PIXELS."""
 
 
-def decode(path: str, preprocess: ClipPreprocess) -> Image.Image:
-    """The photo at ``path`` as RGB, upright; the first frame of an animation."""
+def decode(path: str | BinaryIO, preprocess: ClipPreprocess) -> Image.Image:
+    """The photo at ``path`` (or in a file object) as RGB, upright; the first frame of an animation."""
     with Image.open(path) as img:
         img.draft("RGB", preprocess.draft_size)  # JPEG: decode at the smallest scale that loses nothing
         width, height = img.size

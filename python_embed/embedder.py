@@ -45,6 +45,21 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+def load_preprocess(model: str) -> ClipPreprocess:
+    """The model's image preprocessing alone (its processor config; no weights loaded)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # before the import, which warns of a missing torchvision
+    from transformers import CLIPImageProcessor
+
+    try:
+        processor = CLIPImageProcessor.from_pretrained(model)
+    except (OSError, ValueError) as exc:
+        hint = "" if Path(model).exists() else " (no network? pass --model with a local CLIP directory)"
+        raise ModelUnavailableError(f"cannot load the image processor of CLIP model {model!r}{hint}: {exc}") from exc
+    return ClipPreprocess.from_image_processor(processor)
+
+
 class ClipEmbedder:
     """One loaded CLIP model; ``name`` is what the data records as its model."""
 

@@ -51,10 +51,19 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="model precision")
     parser.add_argument("--restart", action="store_true", help="discard an unfinished build in OUT")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="fetch, decode and embed as a Ray Data pipeline (the ray extra): on the Ray cluster "
+        "at ADDRESS ('auto', host:port or ray://host:port), or on a Ray started here when ADDRESS is left out; "
+        "the model must be readable on every node",
+    )
 
 
 def build_command(args: argparse.Namespace) -> int:
-    from python_embed.build import BuildOptions, build
+    from python_embed.build import BuildOptions, RayOptions, build
     from python_embed.demo_model import model_name
     from python_embed.embedder import ClipEmbedder
 
@@ -67,6 +76,7 @@ def build_command(args: argparse.Namespace) -> int:
         restart=args.restart,
         cache_dir=args.cache,
         fetch=FetchConfig(thumbnail_query=args.thumbnail_query),
+        ray=RayOptions(args.ray, model, args.precision) if args.ray is not None else None,
     )
     line = ProgressLine("embedding", "photos")
     report = build(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,55 +18,13 @@ from transformers import CLIPModel, CLIPProcessor
 
 from bildsuche.dbt import run_dbt
 from bildsuche.store import client_for
+from build_helpers import FAST_FETCH, FAULTS, GOOD, interrupt_after, unsplash_zip
 from imageserver import ImageServer, image_server
 from python_embed.build import CACHE_DIR, BuildOptions, build, stable_ids
 from python_embed.checkpoint import Checkpoint
 from python_embed.embedder import ClipEmbedder
-from python_embed.fetch import FetchConfig, thumbnail_url
+from python_embed.fetch import thumbnail_url
 from seeds_loader import load
-
-GOOD = [f"good{i:02d}" for i in range(12)]
-FAULTS = {
-    "gone": ("404", "fetch", "http_404"),
-    "html": ("html", "fetch", "not_image"),
-    "trunc": ("truncated", "decode", "OSError"),
-    "slow": ("slow", "fetch", "timeout"),
-    "down": ("always503", "fetch", "http_503"),
-    "empty": ("empty", "fetch", "empty"),
-}
-FAST_FETCH = FetchConfig(connect_timeout=2.0, read_timeout=0.4, retries=2, backoff=0.01)
-
-
-def unsplash_zip(path: Path, server: ImageServer) -> dict[str, str]:
-    """An Unsplash-Lite-shaped zip with the release's quirks; returns photo_id -> url."""
-    urls = {pid: server.url("ok", pid) for pid in GOOD}
-    urls["flaky1"] = server.url("flaky", "flaky1")  # 503 twice, then fine
-    urls["busy1"] = server.url("busy", "busy1")  # 429 with Retry-After, then fine
-    urls.update({pid: server.url(kind, pid) for pid, (kind, _, _) in FAULTS.items()})
-    urls["badurl"] = "htp:/not a url"
-    header = "photo_id\tphoto_url\tphoto_image_url\tphoto_description\tphoto_featured\tstats_downloads\n"
-    rows = []
-    for i, (pid, url) in enumerate(urls.items()):
-        description = '"two\nlines\tand a tab"' if i == 0 else ("plain" if i % 2 else "")
-        rows.append(
-            f" {pid} \thttps://unsplash.com/photos/{pid}\t{url} \t{description}\t{'t' if i % 3 else 'f'}\t{i}\n"
-        )
-    half = len(rows) // 2
-    conversions = "converted_at\tconversion_type\tkeyword\tphoto_id\tanonymous_user_id\tconversion_country\n"
-    conversions += "".join(
-        f"2021-0{1 + n % 9}-01 10:00:00\tdownload\t{kw}\t{pid}\tu{n}\tDE\n"
-        for n, (pid, kw) in enumerate([(p, k) for p in urls for k in ("Sky ", "tree")])
-    )
-    keywords = "photo_id\tkeyword\tai_service_1_confidence\tai_service_2_confidence\tsuggested_by_user\n"
-    keywords += "".join(f"{pid}\tnature\t0.9\t\tf\n" for pid in urls)
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("unsplash-research-dataset-lite/photos.tsv000", header + "".join(rows[:half]))
-        zf.writestr("unsplash-research-dataset-lite/photos.tsv001", header + "".join(rows[half:]))
-        zf.writestr("unsplash-research-dataset-lite/conversions.tsv000", conversions)
-        zf.writestr("unsplash-research-dataset-lite/keywords.tsv000", keywords)
-        zf.writestr("__MACOSX/unsplash-research-dataset-lite/._photos.tsv000", "\x00\x05junk")
-        zf.writestr("unsplash-research-dataset-lite/README.md", "readme")
-    return urls
 
 
 @pytest.fixture()
@@ -164,19 +124,9 @@ def test_interrupted_build_resumes_without_downloading_or_embedding_twice(
     reference = pq.read_table(reference_out / "photos.parquet")
 
     out = tmp_path / "out"
-    original_append = Checkpoint.append
-    calls = {"n": 0}
-
-    def interrupted(self: Checkpoint, photos: list, embeddings: np.ndarray) -> None:
-        original_append(self, photos, embeddings)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(Checkpoint, "append", interrupted)
+    interrupt_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         build(str(tmp_path / "lite.zip"), out, lambda: embedder_factory(demo_model_dir), options)
-    monkeypatch.setattr(Checkpoint, "append", original_append)
     assert not (out / "photos.parquet").exists()
     first = Checkpoint(out, "bildsuche-demo-clip", str(tmp_path / "lite.zip")).done_ids()
     assert len(first) == 8
@@ -276,8 +226,6 @@ def test_killed_build_resumes_without_downloading_finished_photos(
 ) -> None:
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     ids = [f"k{i:03d}" for i in range(80)]
@@ -342,3 +290,18 @@ def test_hub_source_offline_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(InputDataError, match="cannot read myscale/unsplash-examples from the Hugging Face hub"):
         build("hf:myscale/unsplash-examples", tmp_path / "out", lambda: None)  # type: ignore[arg-type,return-value]
+
+
+def test_ray_option_without_ray_is_a_clear_error(tmp_path: Path) -> None:
+    # As where the extra is not installed: `import ray` fails.
+    code = "import sys; sys.modules['ray'] = None; from bildsuche.cli import main; sys.exit(main(sys.argv[1:]))"
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "build", "sample:4", "--out", str(out), "--model", "demo", "--ray"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--ray needs Ray Data" in done.stderr and "pip install '.[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (out / "photos.parquet").exists()

@@ -118,11 +118,20 @@ def test_the_dbt_plugins_know_no_application() -> None:
             assert not [w for w in APPLICATION_WORDS if w in text], path
 
 
+def loaded_by(imports: str, prefixes: tuple[str, ...]) -> list[str]:
+    """The modules under ``prefixes`` that importing ``imports`` loads, in a fresh interpreter."""
+    code = f"import sys, {imports}; print(sorted(m for m in sys.modules if m.startswith({prefixes!r})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    return list(ast.literal_eval(done.stdout.strip()))
+
+
 def test_the_store_opener_imports_no_dbt() -> None:
     # The application opens stores with the plugin's engine module: it must not cost a dbt import.
-    code = (
-        "import sys, dbt.adapters.chdb.engine, dbt.adapters.chdb.neighbours, bildsuche.store; "
-        "print(sorted(m for m in sys.modules if m.startswith(('dbt.adapters.base', 'dbt.cli', 'dbt_common'))))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert done.stdout.strip() == "[]"
+    imports = "dbt.adapters.chdb.engine, dbt.adapters.chdb.neighbours, bildsuche.store"
+    assert loaded_by(imports, ("dbt.adapters.base", "dbt.cli", "dbt_common")) == []
+
+
+def test_python_embed_imports_no_ray() -> None:
+    # Ray is an optional extra: only `build --ray` imports it.
+    imports = "python_embed, python_embed.build, python_embed.pipeline, bildsuche.cli"
+    assert loaded_by(imports, ("ray.",)) == []  # `import ray` alone loads dozens of ray.* modules

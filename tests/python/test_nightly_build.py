@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bildsuche.dataset import CACHE_DIR
+from build_helpers import assert_same_data_set, night
 from imageserver import ImageServer, image_server
 from python_embed.build import BuildOptions, BuildReport, build
 from python_embed.embedder import ClipEmbedder
@@ -44,33 +44,9 @@ class CountingEmbedder:
         return self.clip
 
 
-def night(path: Path, photos: dict[str, str]) -> Path:
-    """An Unsplash-shaped zip: these photos (photo_id -> URL), two conversions and a keyword each."""
-    rows = "".join(f"{pid}\t{url}\tabout {pid}\n" for pid, url in photos.items())
-    conversions = "".join(f"{pid}\tkw{i % 3}\n{pid}\tsky\n" for i, pid in enumerate(photos))
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("lite/photos.tsv000", "photo_id\tphoto_image_url\tphoto_description\n" + rows)
-        zf.writestr("lite/conversions.tsv000", "photo_id\tkeyword\n" + conversions)
-        zf.writestr("lite/keywords.tsv000", "photo_id\tkeyword\n" + "".join(f"{pid}\tnature\n" for pid in photos))
-    return path
-
-
 def run(source: Path, out: Path, embedder: CountingEmbedder, model: str | None = None) -> BuildReport:
     options = BuildOptions(model=model or "bildsuche-demo-clip", batch_size=4, workers=2, fetch=FETCH)
     return build(str(source), out, embedder, options)
-
-
-def assert_same_data_set(out: Path, fresh: Path) -> None:
-    for name in ("photos", "conversions", "keywords", "failures"):
-        got, want = pq.read_table(out / f"{name}.parquet"), pq.read_table(fresh / f"{name}.parquet")
-        if name == "photos":
-            np.testing.assert_allclose(
-                np.array(got.column("photo_embed").to_pylist()),
-                np.array(want.column("photo_embed").to_pylist()),
-                atol=1e-6,
-            )
-            got, want = got.drop_columns(["photo_embed"]), want.drop_columns(["photo_embed"])
-        assert got.equals(want), name
 
 
 def test_a_second_night_embeds_only_what_changed_and_equals_a_fresh_build(
