@@ -31,12 +31,12 @@ final as (
         candidates.photo_id as photo_id,
         candidates.photo_image_url as photo_image_url,
         {{ picture_url('candidates.photo_id', 'candidates.photo_image_url') }} as picture_url,
-        toFloat64({{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }}) as dist,
+        toFloat64({{ vector_distance('candidates.photo_embed', 'target_embed') }}) as dist,
         toUInt32(row_number() over (order by dist asc, candidates.photo_id asc)) as rank
     from {{ ref('photos') }} as candidates
     where
         candidates.photo_id != {{ photo_id }}
-        and notEmpty(target_embed)
+        and {{ target_found() }}
         and candidates.photo_id in (
             select photo_filters.photo_id
             from {{ ref('photo_attributes') }} as photo_filters
