@@ -5,15 +5,20 @@ benchmarks/synth.py's data, whose countries have fixed shares
 (synth.FILTER_COUNTRIES).  Two strategies for the same question, "the 10
 photos nearest to P among the photos of country C":
 
-- prefilter: the `filtered_neighbours` parameterized view, as BI tools ask it
-  (filters first, then exact search among the photos that pass);
+- the `filtered_neighbours` parameterized view, as BI tools ask it (an index
+  search checked against the filters when many photos pass, exact search
+  among the photos that pass when few do);
+- any view given with --view-sql NAME=FILE (created in the store from FILE,
+  e.g. an earlier version's compiled SQL, and dropped after), asked the same
+  way;
 - postfilter: the vector index first, `vector_search_index_fetch_multiplier`
   times k candidates, then the filter (vector_search_filter_strategy =
   'postfilter'), for several multipliers.
 
 recall@10 is against exact numpy search among the photos that pass.
 
-    python benchmarks/filtered_topk.py --store /tmp/bildsuche-1m --queries 50
+    python benchmarks/filtered_topk.py --store /tmp/bildsuche-1m --queries 50 \
+        --view-sql filtered_neighbours_before=benchmarks/sql/filtered_neighbours_before.sql
 """
 
 from __future__ import annotations
@@ -35,9 +40,9 @@ from measure import machine, median, percentile, timed_each
 from synth import FILTER_COUNTRIES
 from topk_queries import K, read_vectors
 
-PREFILTER = (
-    "SELECT photo_id FROM analytics.filtered_neighbours(photo_id = {p:String}, k = 10, keyword = '', colour = '', "
-    "country = {c:String}, photographer = '', date_from = '', date_to = '', min_downloads = 0)"
+VIEW = (
+    "SELECT photo_id FROM analytics.{view}(photo_id = {{p:String}}, k = 10, keyword = '', colour = '', "
+    "country = {{c:String}}, photographer = '', date_from = '', date_to = '', min_downloads = 0)"
 )
 POSTFILTER = (
     "SELECT photo_id FROM analytics.photos WHERE photo_id != {p:String} AND photo_id IN "
@@ -79,6 +84,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--multipliers", type=int, nargs="*", default=[1, 10, 100])
     parser.add_argument("--ef-search", type=int, default=256)
+    parser.add_argument("--view-sql", nargs="*", default=[], metavar="NAME=FILE", help="more views to time")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -114,7 +120,11 @@ def main() -> None:
             pq.read_table(work / "data" / "photos.parquet", columns=["photo_location_country"]).column(0).to_pylist()
         )
         base = {"vector_search_with_rescoring": 1, "hnsw_candidate_list_size_for_search": args.ef_search}
+        extra = dict(item.split("=", 1) for item in args.view_sql)
         with connect(work / "store") as client:
+            for name, path in extra.items():
+                client.command(f"DROP VIEW IF EXISTS analytics.{name}")
+                client.command(f"CREATE VIEW analytics.{name} AS {Path(path).read_text()}")
             for country, share in FILTER_COUNTRIES.items():
                 passing = np.flatnonzero(countries == country)
                 queries = np.random.default_rng(4).choice(len(ids), size=args.queries, replace=False)
@@ -122,7 +132,8 @@ def main() -> None:
                 sims[passing[None, :] == queries[:, None]] = -np.inf
                 truth = [set(map(int, passing[row])) for row in np.argpartition(-sims, K, axis=1)[:, :K]]
                 label = f"{country} ({share:.0%}, {len(passing):,} photos)"
-                strategies = [("prefilter (filtered_neighbours view)", PREFILTER, base)] + [
+                views = ["filtered_neighbours", *extra]
+                strategies = [(f"{name} view", VIEW.format(view=name), base) for name in views] + [
                     (
                         f"postfilter, fetch multiplier {m}",
                         POSTFILTER,
@@ -142,6 +153,8 @@ def main() -> None:
                     }
                     results.append(row)
                     print(json.dumps(row), flush=True)
+            for name in extra:
+                client.command(f"DROP VIEW IF EXISTS analytics.{name}")
     finally:
         if args.store is None:
             shutil.rmtree(work, ignore_errors=True)
