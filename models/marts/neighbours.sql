@@ -28,7 +28,9 @@ nearest as (
     select
         candidates.photo_id,
         candidates.photo_image_url,
-        {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
+        {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist,
+        -- here, not in the select below: each select that names the lookup runs it again
+        {{ target_found() }} as target_found
     from {{ ref('photos') }} as candidates
     order by dist asc
     -- deleted photos still in the index may be among the nearest: fetch that many more
@@ -45,6 +47,6 @@ select
 from nearest
 where
     photo_id != {{ photo_id }}
-    and {{ target_found() }}
+    and target_found
 order by dist asc, photo_id asc
 limit {{ k }}
