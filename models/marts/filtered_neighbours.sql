@@ -99,6 +99,7 @@ length(arrayFilter(passing_id -> passing_id != {{ photo_id }}, passing_ids)) < {
 
 by_index and not index_fell_short as answered_by_index,
 
+-- the candidates that pass, their vectors read again by primary key: exact distances
 index_passing as (
     select
         candidates.photo_id as photo_id,
