@@ -47,12 +47,15 @@ def main() -> None:
     parser.add_argument("--select", nargs="*", default=[])
     parser.add_argument("--exclude", nargs="*", default=[])
     parser.add_argument("--command", default="build", choices=["build", "run"], help="dbt command")
+    parser.add_argument("--vars", default="", help="dbt vars, e.g. '{hnsw_m: 16, hnsw_ef_construction: 64}'")
     parser.add_argument("--keep", type=Path, help="build here and leave store and data in place")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    dbt_args = (["--select", *args.select] if args.select else []) + (
-        ["--exclude", *args.exclude] if args.exclude else []
+    dbt_args = (
+        (["--select", *args.select] if args.select else [])
+        + (["--exclude", *args.exclude] if args.exclude else [])
+        + (["--vars", args.vars] if args.vars else [])
     )
     print(f"machine: {machine()}", flush=True)
     work = args.keep or Path(tempfile.mkdtemp(prefix="bildsuche-dbt-"))

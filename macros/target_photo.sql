@@ -49,20 +49,23 @@
 
 {#- `target_embed`, an expression alias for the WITH clause of a neighbour view:
         the embedding of photo `photo_id` (an SQL expression) in `photos_relation`,
-        read by one primary-key lookup, or an empty array when the photo is not
-        there (`any` over no row gives the default where a plain scalar subquery
-        of no row would fail the whole query). One subquery: two more (a stand-in
-        photo and a count) took the view from 9.5 to 12.7 ms at 25k photos. -#}
+        read by one primary-key lookup, or zeros of the embedding length (read
+        from `photos_relation`) when the photo is not there (`any` over no row
+        gives an empty array where a plain scalar subquery of no row would fail
+        the whole query). A constant, so the vector index answers the search;
+        resized inside the subquery, so the query carries one 512-float constant
+        where a resize outside made a second (docs/benchmarks.md, "The view's own
+        cost"). One subquery: two more (a stand-in photo and a count) took the
+        view from 9.5 to 12.7 ms at 25k photos. -#}
 {% macro target_embedding_alias(photos_relation, photo_id) -%}
-    (select any(target_photos.photo_embed) from {{ photos_relation }} as target_photos
+    (select arrayResize(any(target_photos.photo_embed), {{ bildsuche.embedding_dim(photos_relation) }})
+        from {{ photos_relation }} as target_photos
         where target_photos.photo_id = {{ photo_id }}) as target_embed
 {%- endmacro %}
 
-{#- The vector to search with: `target_embed`, or zeros of the embedding length
-        (read from `photos_relation`) for a photo that is not in the store (every
-        distance then NaN or 1, and the views keep no row: they require
-        `notEmpty(target_embed)`). A constant, so the vector index still answers
-        the search. -#}
-{% macro target_search_vector(photos_relation) -%}
-    arrayResize(target_embed, {{ bildsuche.embedding_dim(photos_relation) }})
+{#- True when the neighbour view's target photo is in the store: its vector is
+        not the zeros that stand in for a missing one. (A stored zero vector is
+        false too: it has no cosine neighbours, every distance to it is NaN.) -#}
+{% macro target_found() -%}
+    L2Norm(target_embed) > 0
 {%- endmacro %}

@@ -9,57 +9,156 @@
 {%- set date_from = query_parameter('date_from', 'String') %}
 {%- set date_to = query_parameter('date_to', 'String') %}
 {%- set min_downloads = query_parameter('min_downloads', 'UInt64') %}
+{%- set overfetch = float_var('filtered_overfetch', 1, 1000) %}
+{%- set max_candidates = int_var('filtered_max_candidates', 1, 100000) %}
+
+{#- Whether a row of photo_attributes (alias photo_filters) passes every filter. -#}
+{%- set passes_filters -%}
+    ({{ keyword }} = '' or has(photo_filters.keywords, lower(trim({{ keyword }}))))
+    and ({{ colour }} = '' or has(photo_filters.colours, lower(trim({{ colour }}))))
+    and ({{ country }} = '' or lower(photo_filters.country) = lower(trim({{ country }})))
+    and ({{ photographer }} = '' or photo_filters.photographer = trim({{ photographer }}))
+    and (
+        {{ date_from }} = ''
+        or toDate32(photo_filters.submitted_at) >= toDate32(if({{ date_from }} = '', '1900-01-01', {{ date_from }}))
+    )
+    and (
+        {{ date_to }} = ''
+        or toDate32(photo_filters.submitted_at) <= toDate32(if({{ date_to }} = '', '2299-12-31', {{ date_to }}))
+    )
+    and photo_filters.downloads >= {{ min_downloads }}
+{%- endset %}
 
 -- The k photos nearest to a photo among those that pass metadata filters,
 -- asked by BI tools with every parameter given ('' or 0: no filter):
 --     select * from analytics.filtered_neighbours(photo_id = '…', k = 10,
 --         keyword = 'beach', colour = '', country = '', photographer = '',
 --         date_from = '2020-01-01', date_to = '', min_downloads = 0)
--- Dates are 'YYYY-MM-DD', both ends included. The filters are applied first
--- and the photos that pass are searched exactly, so a filter that keeps few
--- photos still yields k rows when k exist (an index search first would
--- return the k nearest overall and then keep only those that pass).
--- A photo id that is not in the store gets no rows (as in `neighbours`).
+-- Dates are 'YYYY-MM-DD', both ends included. A photo id that is not in the
+-- store gets no rows (as in `neighbours`).
+--
+-- The search is chosen by the share of photos that pass (counted first):
+-- - a large share: the vector index fetches the nearest photos, enough of
+--   them that `filtered_overfetch` times k + 1 are expected to pass, and the
+--   filters are checked on those candidates alone;
+-- - a small share (more candidates needed than `filtered_max_candidates`,
+--   the most an index search answers: the engine's
+--   max_limit_for_vector_search_queries), or an index search that left
+--   fewer than k passing photos: exact search among the photos that pass.
+-- So k rows come back whenever k photos pass, exact for rare filters and at
+-- the cost of one index search for frequent ones (docs/benchmarks.md,
+-- "Filtered top-K"). The engine ignores SETTINGS inside a view's
+-- subqueries, so no strategy setting is relied on: the exact search sorts a
+-- subquery, a shape the index never answers.
 
 with
 
 {{ target_embedding_alias(ref('photos'), photo_id) }},
 
-final as (
+(
+    select count()
+    from {{ ref('photo_attributes') }} as photo_filters
+    where {{ passes_filters }}
+) as passing_photos,
+
+(select count() from {{ ref('photo_attributes') }}) as all_photos,
+
+-- nearest photos to fetch so that about overfetch × (k + 1) of them pass
+toUInt64(ceil(
+    ({{ k }} + 1) * {{ overfetch }} * all_photos / greatest(passing_photos, 1)
+)) + {{ deleted_rows_slack(ref('photos'), k) }} as wanted_candidates,
+
+wanted_candidates <= {{ max_candidates }} as by_index,
+
+-- the index search: the ids of the nearest photos, one constant for the steps below
+(
+    select groupArray(fetched.photo_id)
+    from (
+        select
+            candidates.photo_id as photo_id,
+            {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
+        from {{ ref('photos') }} as candidates
+        where by_index
+        order by dist asc
+        limit wanted_candidates
+    ) as fetched
+) as candidate_ids,
+
+-- those of them that pass the filters (each read from its granule by photo_id)
+(
+    select groupArray(photo_filters.photo_id)
+    from {{ ref('photo_attributes') }} as photo_filters
+    where
+        -- a set from a subquery: the primary key then picks the candidates' granules
+        photo_filters.photo_id in (select arrayJoin(candidate_ids))
+        and {{ passes_filters }}
+) as passing_ids,
+
+-- too few passed: the exact search below answers instead
+length(arrayFilter(passing_id -> passing_id != {{ photo_id }}, passing_ids)) < {{ k }} as index_fell_short,
+
+by_index and not index_fell_short as answered_by_index,
+
+-- the candidates that pass, their vectors read again by primary key: exact distances
+index_passing as (
     select
-        {{ photo_id }} as target_photo_id,
         candidates.photo_id as photo_id,
         candidates.photo_image_url as photo_image_url,
-        {{ picture_url('candidates.photo_id', 'candidates.photo_image_url') }} as picture_url,
-        toFloat64({{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }}) as dist,
-        toUInt32(row_number() over (order by dist asc, candidates.photo_id asc)) as rank
+        {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
     from {{ ref('photos') }} as candidates
     where
-        candidates.photo_id != {{ photo_id }}
-        and notEmpty(target_embed)
-        and candidates.photo_id in (
+        answered_by_index
+        and candidates.photo_id in (select arrayJoin(passing_ids))
+),
+
+exact_passing as (
+    select
+        photo_id,
+        photo_image_url,
+        dist
+    from (
+        select
+            candidates.photo_id as photo_id,
+            candidates.photo_image_url as photo_image_url,
+            {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
+        from {{ ref('photos') }} as candidates
+        where candidates.photo_id in (
             select photo_filters.photo_id
             from {{ ref('photo_attributes') }} as photo_filters
             where
-                ({{ keyword }} = '' or has(photo_filters.keywords, lower(trim({{ keyword }}))))
-                and ({{ colour }} = '' or has(photo_filters.colours, lower(trim({{ colour }}))))
-                and ({{ country }} = '' or lower(photo_filters.country) = lower(trim({{ country }})))
-                and ({{ photographer }} = '' or photo_filters.photographer = trim({{ photographer }}))
-                and (
-                    {{ date_from }} = ''
-                    or toDate32(photo_filters.submitted_at)
-                    >= toDate32(if({{ date_from }} = '', '1900-01-01', {{ date_from }}))
-                )
-                and (
-                    {{ date_to }} = ''
-                    or toDate32(photo_filters.submitted_at)
-                    <= toDate32(if({{ date_to }} = '', '2299-12-31', {{ date_to }}))
-                )
-                and photo_filters.downloads >= {{ min_downloads }}
+                -- an empty set when the index search answered: no vector is read
+                not answered_by_index
+                and {{ passes_filters }}
         )
-    order by rank
-    limit {{ k }}
-    settings vector_search_filter_strategy = 'prefilter'
+    ) as passing
+    order by dist asc
+    limit {{ k }} + 1
+),
+
+nearest as (
+    select
+        photo_id,
+        photo_image_url,
+        dist
+    from index_passing
+    union all
+    select
+        photo_id,
+        photo_image_url,
+        dist
+    from exact_passing
 )
 
-select * from final
+select
+    {{ photo_id }} as target_photo_id,
+    photo_id,
+    photo_image_url,
+    {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
+    toFloat64(dist) as dist,
+    toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
+from nearest
+where
+    photo_id != {{ photo_id }}
+    and {{ target_found() }}
+order by dist asc, photo_id asc
+limit {{ k }}

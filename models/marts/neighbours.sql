@@ -12,9 +12,13 @@
 -- (applied after the index search, leaving fewer than k rows), it is not.
 -- So the table is read here directly and the target dropped from k + 1 rows.
 -- A photo id that is not in the store gets no rows: zeros stand in for its
--- embedding in the search, and `final` keeps nothing. Photos deleted since
--- their part was indexed are skipped after the index search, so it fetches
--- as many more candidates (at most k; macros/incremental_photos.sql).
+-- embedding in the search, and the outer select keeps nothing. Photos deleted
+-- since their part was indexed are skipped after the index search, so it
+-- fetches as many more candidates (at most k; macros/incremental_photos.sql).
+--
+-- Two selects and no `final` CTE: every layer of a query costs the engine
+-- a fixed part of a millisecond, which is most of what this view adds to the
+-- index search (docs/benchmarks.md, "The view's own cost").
 
 with
 
@@ -24,27 +28,25 @@ nearest as (
     select
         candidates.photo_id,
         candidates.photo_image_url,
-        {{ vector_distance('candidates.photo_embed', target_search_vector(ref('photos'))) }} as dist
+        {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist,
+        -- here, not in the select below: each select that names the lookup runs it again
+        {{ target_found() }} as target_found
     from {{ ref('photos') }} as candidates
     order by dist asc
     -- deleted photos still in the index may be among the nearest: fetch that many more
     limit {{ k }} + 1 + {{ deleted_rows_slack(ref('photos'), k) }}
-),
-
-final as (
-    select
-        {{ photo_id }} as target_photo_id,
-        photo_id,
-        photo_image_url,
-        {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
-        toFloat64(dist) as dist,
-        toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
-    from nearest
-    where
-        photo_id != {{ photo_id }}
-        and notEmpty(target_embed)
-    order by rank
-    limit {{ k }}
 )
 
-select * from final
+select
+    {{ photo_id }} as target_photo_id,
+    photo_id,
+    photo_image_url,
+    {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
+    toFloat64(dist) as dist,
+    toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
+from nearest
+where
+    photo_id != {{ photo_id }}
+    and target_found
+order by dist asc, photo_id asc
+limit {{ k }}

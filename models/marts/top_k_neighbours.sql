@@ -7,8 +7,9 @@
 -- The tutorial's top-K question for one target, kept as a table. The
 -- parameterized views hold the searches themselves, so BI tools asking live
 -- and this mart give the same answer: `neighbours` (vector index) without
--- filters, `filtered_neighbours` (exact search among the photos that pass)
--- when any `filter_*` var is set.
+-- filters, `filtered_neighbours` (the index for filters that keep many
+-- photos, exact search among the photos that pass otherwise) when any
+-- `filter_*` var is set.
 
 with
 

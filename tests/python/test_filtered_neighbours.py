@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,69 @@ def marts(path: Path, **dbt_vars: Any) -> list[tuple[Any, ...]]:
         return list(
             client.query("select photo_id, dist, rank from analytics.top_k_neighbours order by rank").result_rows
         )
+
+
+VIEW = (
+    "select photo_id from analytics.filtered_neighbours(photo_id = {p:String}, k = {k:UInt32}, keyword = '',"
+    " colour = {colour:String}, country = '', photographer = {photographer:String}, date_from = '', date_to = '',"
+    " min_downloads = 0)"
+)
+
+
+def view(path: Path, target: str, k: int = K, colour: str = "", photographer: str = "", explain: bool = False) -> Any:
+    """The view's photo ids for `target`, or its EXPLAIN (indexes) as one text."""
+    parameters = {"p": target, "k": k, "colour": colour, "photographer": photographer}
+    settings = {"vector_search_with_rescoring": 1}
+    with client_for("embedded", path=path) as client:
+        if explain:
+            rows = client.query("explain indexes = 1 " + VIEW, parameters=parameters, settings=settings).result_rows
+            return "\n".join(r[0] for r in rows)
+        return [r[0] for r in client.query(VIEW, parameters=parameters, settings=settings).result_rows]
+
+
+def photos_granules(plan: str) -> list[int | None]:
+    """Granules each read of analytics.photos in an `explain indexes = 1` plan selects, in plan order
+    (None: a read left out of the plan)."""
+    reads = plan.split("ReadFromMergeTree (analytics.photos)")[1:]
+    found = [re.search(r"Parts: \d+ \| Granules: (\d+)", read.split("ReadFrom")[0]) for read in reads]
+    return [int(m.group(1)) if m else None for m in found]
+
+
+def test_a_frequent_filter_is_answered_by_the_index_and_a_rare_one_exactly(store: tuple[Photos, Path]) -> None:
+    photos, path = store
+    blue = [i % 2 == 1 for i in range(N)]
+    # Half the photos pass: the index's nearest photos are checked against the filter, and only
+    # the granules of those that pass are read; the exact search (the plan's last read) reads none.
+    index_read, exact_read = photos_granules(view(path, "ph00042", colour="blue", explain=True))
+    assert exact_read == 0
+    assert index_read is not None and 0 < index_read <= 4 * (K + 1)
+    for target in ("ph00042", "ph01001", "ph01998"):
+        assert view(path, target, colour="blue") == exact(photos, target, blue, K)
+    # 1 % pass: more candidates would be needed than an index search answers, so exact search
+    # reads the granules of the photos that pass.
+    *_, exact_read = photos_granules(view(path, "ph00042", photographer="rare_eye", explain=True))
+    assert exact_read is not None and exact_read > 0
+
+
+def test_an_index_search_that_leaves_too_few_passing_photos_falls_back_to_exact_search(
+    store: tuple[Photos, Path],
+) -> None:
+    photos, path = store
+    blue = [i % 2 == 1 for i in range(N)]
+    # Fetch only about k + 1 passing photos' worth of candidates: for some targets fewer than k pass.
+    run_dbt(["run", "--select", "filtered_neighbours"], db_path=path, dbt_vars={"filtered_overfetch": 1}, quiet=True)
+    try:
+        wanted = (K + 1) * 2
+        targets = [f"ph{i:05d}" for i in range(0, 400, 13)]
+        short = 0
+        for target in targets:
+            t = photos.ids.index(target)
+            nearest = np.argsort(1.0 - photos.x @ photos.x[t], kind="stable")[:wanted]
+            short += sum(1 for i in nearest if blue[i] and i != t) < K
+            assert view(path, target, colour="blue") == exact(photos, target, blue, K)
+        assert short > 0  # the fallback was needed, and gave k exact rows
+    finally:
+        run_dbt(["run", "--select", "filtered_neighbours"], db_path=path, quiet=True)
 
 
 def test_a_one_percent_filter_still_yields_k_rows(store: tuple[Photos, Path]) -> None:
