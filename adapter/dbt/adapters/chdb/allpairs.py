@@ -94,7 +94,7 @@ class Index:
         out[:, self.dim] = -self.shift
         return out
 
-    def _groups(self, queries: Any, over: Any, per_group: int) -> list[tuple[Any, list[int]]]:
+    def groups(self, queries: Any, over: Any, per_group: int) -> list[tuple[Any, list[int]]]:
         """Queries grouped by their nearest cell, each group with the ``per_group`` cells
         that the rows of ``over`` sharing that nearest cell name most often among their
         VOTES nearest (so that a sample sees the cells a full run compares)."""
@@ -157,7 +157,7 @@ class Index:
             # sim - shift above this bound (less a margin for the rounding) may be a hit.
             bound = torch.from_numpy((1.0 - thresholds - self.shift - 0.02).astype(np.float32))[self.order]
         hits: list[tuple[Any, Any]] = []
-        for members, cells in self._groups(q_all, q_all, per_group):
+        for members, cells in self.groups(q_all, q_all, per_group):
             ranges = [(self.offsets[c], self.offsets[c + 1]) for c in cells]
             spans = torch.cat([torch.arange(lo, hi) for lo, hi in ranges if hi > lo])
             rows = torch.index_select(self.rows, 0, spans)  # 5x faster than rows[spans] for bf16
@@ -296,7 +296,7 @@ def search(
     s_t = torch.from_numpy(sample)
     wanted = min(1.0, target + 0.01)  # the sample's own error
     for per_group in PER_GROUP:
-        groups = index._groups(s_t, q_t, per_group)
+        groups = index.groups(s_t, q_t, per_group)
         scanned = index.scanned(groups)
         if scanned > MAX_SCANNED:
             return None
