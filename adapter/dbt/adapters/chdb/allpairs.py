@@ -1,12 +1,13 @@
 """Approximate all-pairs k nearest neighbours: k-means cells, bf16 products, float32 re-scoring.
 
 The exact search compares every row with every other (n² products).  Here the
-rows are partitioned into cells by spherical k-means, and each query row is
-compared only with the rows of the ``nprobe`` cells whose centres are nearest
-to it.  The products run in bfloat16 (three times the float32 rate of this
-project's CPUs, docs/benchmarks.md), each query keeps its best ``k + MARGIN``
-candidates, and those are re-scored in float32: the distances written are
-exact, only the candidate set is approximate.
+rows are partitioned into cells by spherical k-means; the query rows are
+grouped by their nearest cell, and each group is compared only with the cells
+its rows name most often among their VOTES nearest (``per_group`` of them), in
+one matrix product per group.  The products run in bfloat16 (three times the
+float32 rate on this project's CPUs, docs/benchmarks.md), each query keeps
+its best ``k + MARGIN`` candidates, and those are re-scored in float32: the
+distances written are exact, only the candidate set is approximate.
 
 bfloat16 keeps 8 bits of mantissa: a cosine near 0.85 is rounded to steps of
 0.004, coarser than the gap between the 10th and the 50th neighbour on dense
@@ -15,11 +16,12 @@ which gives ``q.x - shift`` accumulated in float32 before rounding; with the
 shift near the typical k-th similarity the rounding steps there are a
 hundred times finer.
 
-Whether the candidates hold the true neighbours depends on the data, so the
-caller checks before committing to a setting: :func:`plan` measures recall on
-a sample of query rows against exact search, raises ``nprobe`` until the
-target is met, and answers None when only a scan of (nearly) everything would
-meet it, so that the caller keeps the exact search.
+Whether the cells hold the true neighbours depends on the data, so
+:func:`search` checks before committing to a setting: the exact neighbours of
+a sample of the query rows say which share lies in the cells each setting
+compares, the fewest cells that reach the target are taken, and where more
+than MAX_SCANNED of the rows would be compared it answers None, so that the
+caller keeps the exact search.
 """
 
 from __future__ import annotations
@@ -245,10 +247,17 @@ def exact_top(matrix: NDArray[np.float32], queries: NDArray[np.int64], k: int) -
     """Exact k nearest (by float32 products) of a few query rows: indexes, similarities."""
     import torch
 
-    sims = torch.from_numpy(matrix[queries] @ matrix.T)
-    sims[torch.arange(len(queries)), torch.from_numpy(queries)] = -math.inf
-    top = sims.topk(k, dim=1)
-    return top.indices.numpy(), top.values.numpy()
+    idx = np.empty((len(queries), k), np.int64)
+    sims = np.empty((len(queries), k), np.float32)
+    step = max(1, BLOCK_ELEMENTS // max(len(matrix), 1))  # a block of 128 MiB at most
+    for start in range(0, len(queries), step):
+        rows = queries[start : start + step]
+        block = torch.from_numpy(matrix[rows] @ matrix.T)
+        block[torch.arange(len(rows)), torch.from_numpy(rows)] = -math.inf
+        top = block.topk(k, dim=1)
+        idx[start : start + len(rows)] = top.indices.numpy()
+        sims[start : start + len(rows)] = top.values.numpy()
+    return idx, sims
 
 
 def recall(got: NDArray[np.int64], truth: NDArray[np.int64], k: int) -> float:
