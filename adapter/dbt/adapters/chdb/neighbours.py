@@ -377,7 +377,7 @@ def _write(
 
 METHODS = ("exact", "approximate", "auto")
 # auto: below this many rows (or queries) the exact search takes seconds; above, the
-# approximate one, where its sample keeps the recall (docs/benchmarks.md, photo_neighbours).
+# approximate one, where its sample keeps the recall (docs/benchmarks.md, the approximate all-pairs section).
 AUTO_MIN_ROWS = 50_000
 
 
