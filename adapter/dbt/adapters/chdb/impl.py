@@ -43,6 +43,8 @@ class ChdbAdapter(ClickHouseAdapter):
         id_column: str = "id",
         vector_column: str = "embedding",
         neighbour_column: str = "neighbour_id",
+        method: str = "exact",
+        recall: float = 0.95,
     ) -> dict[str, Any]:
         """Refresh ``relation`` with the k nearest neighbours of every row ``sql`` selects
         (columns ``id_column`` and ``vector_column``); see dbt.adapters.chdb.neighbours."""
@@ -51,7 +53,15 @@ class ChdbAdapter(ClickHouseAdapter):
         columns = neighbours.Columns(id_column, vector_column, neighbour_column)
         try:
             stats = neighbours.refresh(
-                self._native_client(), sql, target, int(k), columns, bool(full_refresh), max_rows
+                self._native_client(),
+                sql,
+                target,
+                int(k),
+                columns,
+                bool(full_refresh),
+                max_rows,
+                str(method),
+                float(recall),
             )
         except neighbours.NeighboursError as exc:
             raise DbtRuntimeError(f"{relation}: {exc}") from exc

@@ -27,12 +27,14 @@ imports no dbt.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from clickhouse_connect.driver.binding import quote_identifier
+from dbt.adapters.chdb import allpairs
 from numpy.typing import NDArray
 
 COMMENT_PREFIX = "nearest_neighbours k="
@@ -104,6 +106,10 @@ class UpdateStats:
     kept: int = 0  # rows whose stored list stayed as it was
     seconds: float = 0.0
     full: bool = False
+    method: str = "exact"  # the search that ran: exact, or approximate (k-means cells)
+    cells: int = 0  # approximate: k-means cells, and cells compared with each query's group
+    per_group: int = 0
+    sample_recall: float | None = None  # approximate: recall@k on a sample, against exact
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +119,10 @@ class UpdateStats:
             "kept": self.kept,
             "seconds": round(self.seconds, 3),
             "full": self.full,
+            "method": self.method,
+            "cells": self.cells,
+            "per_group": self.per_group,
+            "sample_recall": self.sample_recall,
         }
 
 
@@ -148,12 +158,14 @@ def _block_rows(n: int) -> int:
 def search(
     vectors: Vectors, queries: NDArray[np.int64], k: int, thresholds: NDArray[np.float32] | None = None
 ) -> tuple[Lists, list[Hits]]:
-    """Exact k nearest neighbours of the query rows, themselves excluded.
+    """Exact k nearest neighbours of the query rows, themselves excluded (float32).
 
     With ``thresholds`` (one per row), also returns every (query, row, dist)
     whose dist is below that row's threshold: the queries that would enter
     the row's list.
     """
+    import torch
+
     x = vectors.matrix
     n = len(x)
     kk = min(k, max(n - 1, 0))
@@ -171,13 +183,41 @@ def search(
             hits.append((rows[qi], pi.astype(np.int64), dist[qi, pi]))
         if kk == 0:
             continue
-        part = np.argpartition(dist, kk - 1, axis=1)[:, :kk]
+        # torch's topk selects 10x faster than np.argpartition over these rows (docs/benchmarks.md)
+        part_t = torch.from_numpy(dist).topk(kk, dim=1, largest=False, sorted=False).indices
+        part = part_t.numpy()
         pd = np.take_along_axis(dist, part, axis=1)
         # nearest first; equal distances in id order, as SQL breaks ties with `order by dist, id`
         order = _order_rows(pd, part, vectors.ids)
         out_nb[start : start + len(rows), :kk] = np.take_along_axis(part, order, axis=1)
         out_d[start : start + len(rows), :kk] = np.take_along_axis(pd, order, axis=1)
     return Lists(queries, out_nb, out_d), hits
+
+
+def search_approximate(
+    vectors: Vectors,
+    queries: NDArray[np.int64],
+    k: int,
+    recall: float,
+    thresholds: NDArray[np.float32] | None = None,
+) -> tuple[Lists, list[Hits], allpairs.Plan] | None:
+    """Like :func:`search`, from k-means cells (dbt.adapters.chdb.allpairs) at the cheapest
+    setting whose recall@k on a sample of the queries can reach ``recall``; None where
+    none can, and the exact search is due.  The distances are exact float32 ones."""
+    found = allpairs.search(vectors.matrix, queries, k, recall, thresholds)
+    if found is None:
+        return None
+    n = len(vectors.ids)
+    kk = min(k, max(n - 1, 0))
+    out_nb = np.full((len(queries), k), -1, np.int64)
+    out_d = np.full((len(queries), k), np.inf, np.float32)
+    nb = found.idx[:, :kk]
+    d = np.clip(1.0 - found.sims[:, :kk], 0.0, 2.0).astype(np.float32)
+    d[nb < 0] = np.inf
+    order = _order_rows(d, nb, vectors.ids)
+    out_nb[:, :kk] = np.take_along_axis(nb, order, axis=1)
+    out_d[:, :kk] = np.take_along_axis(d, order, axis=1)
+    return Lists(queries, out_nb, out_d), found.hits, found.plan
 
 
 def _order_rows(dists: NDArray[np.float32], idx: NDArray[np.int64], ids: list[str]) -> NDArray[np.int64]:
@@ -335,6 +375,29 @@ def _write(
         raise
 
 
+METHODS = ("exact", "approximate", "auto")
+# auto: below this many rows (or queries) the exact search takes seconds; above, the
+# approximate one, where its sample keeps the recall (docs/benchmarks.md, the approximate all-pairs section).
+AUTO_MIN_ROWS = 50_000
+
+
+def _searcher(
+    vectors: Vectors, method: str, recall: float, stats: UpdateStats
+) -> Callable[[NDArray[np.int64], int, NDArray[np.float32] | None], tuple[Lists, list[Hits]]]:
+    def run(queries: NDArray[np.int64], k: int, thresholds: NDArray[np.float32] | None) -> tuple[Lists, list[Hits]]:
+        big = len(vectors.ids) >= AUTO_MIN_ROWS and len(queries) >= allpairs.SAMPLE
+        if method == "approximate" or (method == "auto" and big):
+            found = search_approximate(vectors, queries, k, recall, thresholds) if len(queries) else None
+            if found is not None:
+                lists, hits, plan = found
+                stats.method, stats.cells, stats.per_group = "approximate", plan.cells, plan.per_group
+                stats.sample_recall = round(plan.recall, 4)
+                return lists, hits
+        return search(vectors, queries, k, thresholds)
+
+    return run
+
+
 def refresh(
     client: Any,
     source_sql: str,
@@ -343,14 +406,25 @@ def refresh(
     columns: Columns,
     full_refresh: bool = False,
     max_rows: int | None = None,
+    method: str = "exact",
+    recall: float = 0.95,
 ) -> UpdateStats:
     """Bring ``target`` up to date with the rows ``source_sql`` selects.
 
-    The exact search grows with the square of the rows: above ``max_rows``
-    it is refused before any work rather than left running for hours.
+    ``method``: ``exact`` compares every searched row with every row;
+    ``approximate`` only with the rows of its nearest k-means cells, at the
+    cheapest setting whose recall@k on a sample reaches ``recall`` (the exact
+    search where none does); ``auto`` is exact below AUTO_MIN_ROWS rows and
+    approximate above.  The search grows with the square of the rows (the
+    approximate one by a smaller factor): above ``max_rows`` it is refused
+    before any work rather than left running for hours.
     """
     if k < 1:
         raise NeighboursError(f"k must be at least 1, got {k}")
+    if method not in METHODS:
+        raise NeighboursError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if not 0.0 < recall <= 1.0:
+        raise NeighboursError(f"recall must be in (0, 1], got {recall}")
     if max_rows is not None:
         count = int(client.command(f"select count() from ({source_sql}) as source"))
         if count > max_rows:
@@ -368,11 +442,12 @@ def refresh(
     n = len(vectors.ids)
     now = np.datetime64(int(time.time() * 1000), "ms")
     stats = UpdateStats(rows=n)
+    find = _searcher(vectors, method, recall, stats)
     stored = None if full_refresh or n == 0 else _stored(client, target, columns, vectors, k)
     if stored is None:
         stats.full = True
         queries = np.arange(n, dtype=np.int64)
-        lists, _ = search(vectors, queries, k)
+        lists, _ = find(queries, k, None)
         _write(client, target, columns, k, vectors.ids, vectors.hashes, [(lists, np.full(n, now))])
         stats.searched = n
     else:
@@ -381,7 +456,7 @@ def refresh(
         computed = stored.computed_at[stay]
         thresholds = np.full(n, -np.inf, np.float32)
         thresholds[kept.items] = kept.dists[:, k - 1]  # +inf where a list is not full
-        fresh, hits = search(vectors, queries, k, thresholds=thresholds if len(kept.items) else None)
+        fresh, hits = find(queries, k, thresholds if len(kept.items) else None)
         changed = np.zeros(len(kept.items), bool)
         for block in hits:
             changed |= merge(kept, block, k, vectors.ids)
