@@ -69,3 +69,23 @@
 {% macro target_found() -%}
     L2Norm(target_embed) > 0
 {%- endmacro %}
+
+{#- The last select of a neighbour view: the k nearest of `source` (a CTE with
+        photo_id, photo_image_url and dist) ranked by distance, ties by photo id,
+        the target itself left out, and no row at all unless `found` (an SQL
+        condition: the target photo is in the store). -#}
+{% macro ranked_neighbours(source, photo_id, k, found) -%}
+select
+    {{ photo_id }} as target_photo_id,
+    photo_id,
+    photo_image_url,
+    {{ bildsuche.picture_url('photo_id', 'photo_image_url') }} as picture_url,
+    toFloat64(dist) as dist,
+    toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
+from {{ source }}
+where
+    photo_id != {{ photo_id }}
+    and {{ found }}
+order by dist asc, photo_id asc
+limit {{ k }}
+{%- endmacro %}

@@ -11,6 +11,7 @@
 {%- set min_downloads = query_parameter('min_downloads', 'UInt64') %}
 {%- set overfetch = float_var('filtered_overfetch', 1, 1000) %}
 {%- set max_candidates = int_var('filtered_max_candidates', 1, 100000) %}
+{%- set share_sample = int_var('filtered_share_sample', 100, 100000000) %}
 
 {#- Whether a row of photo_attributes (alias photo_filters) passes every filter. -#}
 {%- set passes_filters -%}
@@ -37,7 +38,8 @@
 -- Dates are 'YYYY-MM-DD', both ends included. A photo id that is not in the
 -- store gets no rows (as in `neighbours`).
 --
--- The search is chosen by the share of photos that pass (counted first):
+-- The search is chosen by the share of photos that pass (estimated first, from
+-- the first `filtered_share_sample` photos by id):
 -- - a large share: the vector index fetches the nearest photos, enough of
 --   them that `filtered_overfetch` times k + 1 are expected to pass, and the
 --   filters are checked on those candidates alone;
@@ -55,17 +57,24 @@ with
 
 {{ target_embedding_alias(ref('photos'), photo_id) }},
 
+-- the share of photos that pass, estimated from the first `filtered_share_sample`
+-- photos by id (ids are unrelated to the metadata): a cost that does not grow
+-- with the collection, where counting every photo that passes cost a full scan
+-- each time the engine ran this subquery (2 to 4 times a query)
 (
-    select count()
-    from {{ ref('photo_attributes') }} as photo_filters
-    where {{ passes_filters }}
-) as passing_photos,
-
-(select count() from {{ ref('photo_attributes') }}) as all_photos,
+    select countIf({{ passes_filters }}) / greatest(count(), 1)
+    from (
+        select *
+        from {{ ref('photo_attributes') }}
+        order by photo_id
+        limit {{ share_sample }}
+    ) as photo_filters
+) as passing_share,
 
 -- nearest photos to fetch so that about overfetch × (k + 1) of them pass
+-- (none passed in the sample: more than any index search answers)
 toUInt64(ceil(
-    ({{ k }} + 1) * {{ overfetch }} * all_photos / greatest(passing_photos, 1)
+    ({{ k }} + 1) * {{ overfetch }} / greatest(passing_share, 0.5 / {{ share_sample }})
 )) + {{ deleted_rows_slack(ref('photos'), k) }} as wanted_candidates,
 
 wanted_candidates <= {{ max_candidates }} as by_index,
@@ -149,16 +158,4 @@ nearest as (
     from exact_passing
 )
 
-select
-    {{ photo_id }} as target_photo_id,
-    photo_id,
-    photo_image_url,
-    {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
-    toFloat64(dist) as dist,
-    toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
-from nearest
-where
-    photo_id != {{ photo_id }}
-    and {{ target_found() }}
-order by dist asc, photo_id asc
-limit {{ k }}
+{{ ranked_neighbours('nearest', photo_id, k, target_found()) }}

@@ -37,16 +37,4 @@ nearest as (
     limit {{ k }} + 1 + {{ deleted_rows_slack(ref('photos'), k) }}
 )
 
-select
-    {{ photo_id }} as target_photo_id,
-    photo_id,
-    photo_image_url,
-    {{ picture_url('photo_id', 'photo_image_url') }} as picture_url,
-    toFloat64(dist) as dist,
-    toUInt32(row_number() over (order by dist asc, photo_id asc)) as rank
-from nearest
-where
-    photo_id != {{ photo_id }}
-    and target_found
-order by dist asc, photo_id asc
-limit {{ k }}
+{{ ranked_neighbours('nearest', photo_id, k, 'target_found') }}

@@ -105,14 +105,22 @@ def marts(path: Path, **dbt_vars: Any) -> list[tuple[Any, ...]]:
 
 VIEW = (
     "select photo_id from analytics.filtered_neighbours(photo_id = {p:String}, k = {k:UInt32}, keyword = '',"
-    " colour = {colour:String}, country = '', photographer = {photographer:String}, date_from = '', date_to = '',"
-    " min_downloads = 0)"
+    " colour = {colour:String}, country = '', photographer = {photographer:String}, date_from = '',"
+    " date_to = {date_to:String}, min_downloads = 0)"
 )
 
 
-def view(path: Path, target: str, k: int = K, colour: str = "", photographer: str = "", explain: bool = False) -> Any:
+def view(
+    path: Path,
+    target: str,
+    k: int = K,
+    colour: str = "",
+    photographer: str = "",
+    date_to: str = "",
+    explain: bool = False,
+) -> Any:
     """The view's photo ids for `target`, or its EXPLAIN (indexes) as one text."""
-    parameters = {"p": target, "k": k, "colour": colour, "photographer": photographer}
+    parameters = {"p": target, "k": k, "colour": colour, "photographer": photographer, "date_to": date_to}
     settings = {"vector_search_with_rescoring": 1}
     with client_for("embedded", path=path) as client:
         if explain:
@@ -143,6 +151,29 @@ def test_a_frequent_filter_is_answered_by_the_index_and_a_rare_one_exactly(store
     # reads the granules of the photos that pass.
     *_, exact_read = photos_granules(view(path, "ph00042", photographer="rare_eye", explain=True))
     assert exact_read is not None and exact_read > 0
+
+
+def test_the_share_that_passes_is_estimated_from_a_small_sample_of_photos(store: tuple[Photos, Path]) -> None:
+    photos, path = store
+    # The choice reads the first 100 photos by id alone (the least allowed), not every photo, and
+    # at most 100 candidates may be fetched: a filter keeping 7 photos in 8 (submitted before 2022)
+    # is answered by the index, one keeping 1 in 8 (before 2016) by exact search, as the whole
+    # collection's shares would decide.
+    dbt_vars = {"filtered_share_sample": 100, "filtered_max_candidates": 100}
+    run_dbt(["run", "--select", "filtered_neighbours"], db_path=path, dbt_vars=dbt_vars, quiet=True)
+    try:
+        for date_to, by_index in (("2021-12-31", True), ("2015-12-31", False)):
+            keep = [s[:10] <= date_to for s in photos.submitted]
+            index_read, exact_read = photos_granules(view(path, "ph01500", date_to=date_to, explain=True))
+            if by_index:
+                assert exact_read == 0
+                assert index_read is not None and 0 < index_read <= 4 * (K + 1)
+            else:
+                assert not index_read
+                assert exact_read is not None and exact_read > 0
+            assert view(path, "ph01500", date_to=date_to) == exact(photos, "ph01500", keep, K)
+    finally:
+        run_dbt(["run", "--select", "filtered_neighbours"], db_path=path, quiet=True)
 
 
 def test_an_index_search_that_leaves_too_few_passing_photos_falls_back_to_exact_search(
