@@ -50,7 +50,7 @@
 -- So k rows come back whenever k photos pass, exact for rare filters and at
 -- the cost of one index search for frequent ones (docs/benchmarks.md,
 -- "Filtered top-K"). The engine ignores SETTINGS inside a view's
--- subqueries, so no strategy setting is relied on: the exact search sorts a
+-- subqueries, so no strategy setting is relied on: the ranking sorts a
 -- subquery, a shape the index never answers.
 
 with
@@ -79,48 +79,39 @@ toUInt64(ceil(
 
 wanted_candidates <= {{ max_candidates }} as by_index,
 
--- the index search: the ids of the nearest photos, one constant for the steps below
-(
-    select groupArray(fetched.photo_id)
-    from (
-        select
-            candidates.photo_id as photo_id,
-            {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
-        from {{ ref('photos') }} as candidates
-        where by_index
-        order by dist asc
-        limit wanted_candidates
-    ) as fetched
-) as candidate_ids,
-
--- those of them that pass the filters (each read from its granule by photo_id)
+-- the nearest photos by the index that pass the filters: the index search is a
+-- set inside this one scalar, and the scalar is named by one select alone
+-- below (the engine runs a scalar subquery again in every select that names
+-- it, and the index search is most of a query's time)
 (
     select groupArray(photo_filters.photo_id)
     from {{ ref('photo_attributes') }} as photo_filters
     where
         -- a set from a subquery: the primary key then picks the candidates' granules
-        photo_filters.photo_id in (select arrayJoin(candidate_ids))
+        photo_filters.photo_id in (
+            select fetched.photo_id
+            from (
+                select
+                    candidates.photo_id as photo_id,
+                    {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
+                from {{ ref('photos') }} as candidates
+                where by_index
+                order by dist asc
+                limit wanted_candidates
+            ) as fetched
+        )
         and {{ passes_filters }}
 ) as passing_ids,
 
--- too few passed: the exact search below answers instead
+-- too few passed: the exact search answers instead
 length(arrayFilter(passing_id -> passing_id != {{ photo_id }}, passing_ids)) < {{ k }} as index_fell_short,
 
 by_index and not index_fell_short as answered_by_index,
 
--- the candidates that pass, their vectors read again by primary key: exact distances
-index_passing as (
-    select
-        candidates.photo_id as photo_id,
-        candidates.photo_image_url as photo_image_url,
-        {{ vector_distance('candidates.photo_embed', 'target_embed') }} as dist
-    from {{ ref('photos') }} as candidates
-    where
-        answered_by_index
-        and candidates.photo_id in (select arrayJoin(passing_ids))
-),
-
-exact_passing as (
+-- the photos to rank: those the index found and that pass, or every photo that
+-- passes; their vectors read by primary key, distances exact. Sorting a
+-- subquery is a shape the vector index never answers.
+nearest as (
     select
         photo_id,
         photo_image_url,
@@ -135,27 +126,12 @@ exact_passing as (
             select photo_filters.photo_id
             from {{ ref('photo_attributes') }} as photo_filters
             where
-                -- an empty set when the index search answered: no vector is read
-                not answered_by_index
-                and {{ passes_filters }}
+                has(passing_ids, photo_filters.photo_id)
+                or (not answered_by_index and {{ passes_filters }})
         )
     ) as passing
     order by dist asc
     limit {{ k }} + 1
-),
-
-nearest as (
-    select
-        photo_id,
-        photo_image_url,
-        dist
-    from index_passing
-    union all
-    select
-        photo_id,
-        photo_image_url,
-        dist
-    from exact_passing
 )
 
 {{ ranked_neighbours('nearest', photo_id, k, target_found()) }}
