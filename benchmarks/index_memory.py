@@ -9,6 +9,10 @@ extrapolates (and says so) the largest collection one machine of --ram-gib
 holds with the index in memory, the float32 vectors of the table on disk.
 
     python benchmarks/index_memory.py --n 100000 --quantizations bf16 f32 i8
+    python benchmarks/index_memory.py --store /tmp/bildsuche-1m   # a store dbt_build.py --keep left
+
+With --store it measures the `photos` index of a store built by `dbt build`
+(every part's graph: the first query loads them all) instead of building one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from synth import ClipLike
 
 # Left to the rest of a machine (the OS, the engine's other caches, the dbt process) out of its RAM.
 RESERVED_GIB = 4.0
+# The engine's default vector_similarity_index_cache_size (a server setting): graphs beyond it are evicted.
+DEFAULT_CACHE_GIB = 5.0
 
 
 def rss_bytes() -> int:
@@ -44,6 +50,24 @@ def cache_bytes(client) -> int:  # type: ignore[no-untyped-def]
     return int(rows[0][0]) if rows else 0
 
 
+def loaded_by_one_query(client, table: str, vector: np.ndarray) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Index file bytes, then cache and RSS growth across the first query over `table` (loads its graphs)."""
+    database, name = table.split(".")
+    on_disk, n = client.query(
+        "select (select sum(data_compressed_bytes) from system.data_skipping_indices"
+        f" where database = '{database}' and table = '{name}'), (select count() from {table})"
+    ).result_rows[0]
+    before_rss, before_cache = rss_bytes(), cache_bytes(client)
+    client.query(f"select * from {table} order by cosineDistance(photo_embed, {vector_literal(vector)}) limit 10")
+    loaded_cache, loaded_rss = cache_bytes(client) - before_cache, rss_bytes() - before_rss
+    return {
+        "vectors": int(n),
+        "index_file_bytes_per_vector": round(int(on_disk) / n, 1),
+        "cache_bytes_per_vector": round(loaded_cache / n, 1),
+        "rss_growth_bytes_per_vector": round(loaded_rss / n, 1),
+    }
+
+
 def measure(x: np.ndarray, quantization: str, m: int, ef: int) -> dict[str, float]:
     workdir = Path(tempfile.mkdtemp(prefix="bildsuche-mem-"))
     try:
@@ -51,23 +75,9 @@ def measure(x: np.ndarray, quantization: str, m: int, ef: int) -> dict[str, floa
         client.command("create database bench")
         load_table(client, x, 256)
         build_s = build_index(client, f"{quantization},{m},{ef}", x.shape[1])
-        on_disk = client.query(
-            "select sum(data_compressed_bytes), sum(data_uncompressed_bytes) from system.data_skipping_indices"
-            " where database = 'bench' and table = 'photos'"
-        ).result_rows[0]
-        before_rss, before_cache = rss_bytes(), cache_bytes(client)
-        client.query(
-            f"select id from bench.photos order by cosineDistance(photo_embed, {vector_literal(x[0])}) limit 10"
-        )
-        loaded_cache, loaded_rss = cache_bytes(client) - before_cache, rss_bytes() - before_rss
+        row = loaded_by_one_query(client, "bench.photos", x[0])
         client.close()
-        n = len(x)
-        return {
-            "build_s": round(build_s, 1),
-            "index_file_bytes_per_vector": round(int(on_disk[0]) / n, 1),
-            "cache_bytes_per_vector": round(loaded_cache / n, 1),
-            "rss_growth_bytes_per_vector": round(loaded_rss / n, 1),
-        }
+        return {"build_s": round(build_s, 1), **{k: v for k, v in row.items() if k != "vectors"}}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -79,13 +89,28 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=128)
     parser.add_argument("--ram-gib", type=float, default=24.0)
+    parser.add_argument("--store", type=Path, help="measure this dbt-built store's index instead (dbt_build.py --keep)")
     args = parser.parse_args()
     print(machine(), flush=True)
-    x = ClipLike(args.n).all()
-    rows = {}
-    for quantization in args.quantizations:
-        rows[quantization] = measure(x, quantization, args.m, args.ef_construction)
-        print(json.dumps({"quantization": quantization, **rows[quantization]}), flush=True)
+    rows: dict[str, dict[str, float]] = {}
+    if args.store:
+        with connect(args.store / "store") as client:
+            (index_type,) = client.query(
+                "select type_full from system.data_skipping_indices where database = 'analytics' and table = 'photos'"
+            ).result_rows[0]
+            # vector_similarity('hnsw', distance, dimension, quantization, M, ef_construction)
+            _, _, _, quantization, m, ef = (part.strip(" ')") for part in index_type.split(","))
+            args.m, args.ef_construction = int(m), int(ef)
+            first = np.asarray(client.query("select photo_embed from analytics.photos limit 1").result_rows[0][0])
+            row = loaded_by_one_query(client, "analytics.photos", first)
+        args.n = row.pop("vectors")
+        rows[quantization] = {"build_s": float("nan"), **row}
+        print(json.dumps({"store": str(args.store), "quantization": quantization, **row}), flush=True)
+    else:
+        x = ClipLike(args.n).all()
+        for quantization in args.quantizations:
+            rows[quantization] = measure(x, quantization, args.m, args.ef_construction)
+            print(json.dumps({"quantization": quantization, **rows[quantization]}), flush=True)
     usable = (args.ram_gib - RESERVED_GIB) * 2**30
     print(f"\n{args.n:,} vectors (measured), M {args.m}, ef_construction {args.ef_construction};"
           f" the last column extrapolated to {args.ram_gib:g} GiB less {RESERVED_GIB:g} GiB reserved")  # fmt: skip
@@ -94,8 +119,11 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for quantization, r in rows.items():
         per = max(r["cache_bytes_per_vector"], r["rss_growth_bytes_per_vector"], r["index_file_bytes_per_vector"])
-        print(f"| {quantization} | {r['build_s']} | {r['index_file_bytes_per_vector']} | {r['cache_bytes_per_vector']}"
+        build = "-" if r["build_s"] != r["build_s"] else r["build_s"]  # NaN: a store measured, not built
+        print(f"| {quantization} | {build} | {r['index_file_bytes_per_vector']} | {r['cache_bytes_per_vector']}"
               f" | {r['rss_growth_bytes_per_vector']} | {usable / per / 1e6:.1f} M |")  # fmt: skip
+    print(f"The engine keeps at most vector_similarity_index_cache_size (default {DEFAULT_CACHE_GIB:g} GiB)"
+          " of graphs in memory: beyond that, raise it in the server's configuration.")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -204,6 +204,15 @@ def _insert_settings(cluster: str) -> dict[str, int]:
     return {"insert_distributed_sync": 1} if cluster else {}
 
 
+def _file_layout(
+    table: RawTable, path: Path, model: FileModel | None
+) -> tuple[dict[str, pa.DataType], dict[str, str], list[str]]:
+    """The file's columns as loaded (Arrow types, ClickHouse types) and those left out; the model's
+    own column (read into the stamp, not a row) is not loaded."""
+    consumed = [model.column] if model and model.column else []
+    return table.layout(open_parquet(path).schema_arrow, consumed)
+
+
 def _insert(
     client: Client,
     table: RawTable,
@@ -217,8 +226,7 @@ def _insert(
 ) -> list[str]:
     """Fill `<table>__loading` with every row of ``path``; return the file's columns that could not
     be loaded."""
-    consumed = [model.column] if model and model.column else []
-    arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow, consumed)
+    arrow_types, clickhouse_types, left_out = _file_layout(table, path, model)
     staging = _new_staging(client, table, dim, clickhouse_types, stamp, cluster)
     done = 0
     if progress:
@@ -263,8 +271,7 @@ def _insert_changes(
     that differ from them, and mask the live rows of changed and removed photos.  None when the
     live table cannot serve (another layout, rows without hashes): the table is then loaded whole."""
     assert table.hash_column
-    consumed = [model.column] if model and model.column else []
-    arrow_types, clickhouse_types, left_out = table.layout(open_parquet(path).schema_arrow, consumed)
+    arrow_types, clickhouse_types, left_out = _file_layout(table, path, model)
     if _live_layout(client, table.name) != clickhouse_types:
         return None
     # A row's hash covers every column, photo_id included: a file row whose hash is stored is

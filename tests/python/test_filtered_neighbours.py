@@ -142,7 +142,7 @@ def test_a_frequent_filter_is_answered_by_the_index_and_a_rare_one_exactly(store
     photos, path = store
     blue = [i % 2 == 1 for i in range(N)]
     # Half the photos pass: only the index's nearest photos that pass are ranked (about
-    # overfetch × (k + 1) of the 2 × 4 × (k + 1) fetched), not the 1,000 blue photos.
+    # overfetch * (k + 1) of the 2 * 4 * (k + 1) fetched), not the 1,000 blue photos.
     assert 0 < ranked_photos(view(path, "ph00042", colour="blue", explain=True)) <= 2 * 4 * (K + 1)
     for target in ("ph00042", "ph01001", "ph01998"):
         assert view(path, target, colour="blue") == exact(photos, target, blue, K)
