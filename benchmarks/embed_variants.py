@@ -175,7 +175,7 @@ def main() -> None:
         except ImportError as error:
             print(f"skipped {name}: {error.name or error} is not installed", flush=True)
             continue
-        except Exception as error:  # noqa: BLE001 - a variant that fails is reported, not fatal
+        except Exception as error:  # a variant that fails is reported, not fatal
             print(f"skipped {name}: {type(error).__name__}: {str(error).splitlines()[0][:300]}", flush=True)
             continue
         print(f"{name}: {note}; set up in {time.perf_counter() - started:.0f} s", flush=True)
