@@ -58,11 +58,12 @@ class Tower(torch.nn.Module):
         return getattr(f, "pooler_output", f)
 
 
-def torch_run(model: Any, dtype: torch.dtype) -> Run:
+def torch_run(tower: Callable[[torch.Tensor], torch.Tensor], dtype: torch.dtype) -> Run:
+    """`tower` (a Tower, compiled or not) on batches cast to `dtype`."""
+
     def run(batch: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            f = model.get_image_features(pixel_values=batch.to(dtype))
-            return getattr(f, "pooler_output", f).float().numpy()
+            return tower(batch.to(dtype)).float().numpy()
 
     return run
 
@@ -131,12 +132,8 @@ def compiled_run(bf16: Any, example: torch.Tensor, limit: int) -> tuple[Run, str
     started = time.perf_counter()
     with time_limit(limit), torch.inference_mode():
         tower(example.to(torch.bfloat16))  # compiles for this batch size
-
-    def run(batch: torch.Tensor) -> np.ndarray:
-        with torch.inference_mode():
-            return tower(batch.to(torch.bfloat16)).float().numpy()
-
-    return run, f"torch {torch.__version__}, inductor, compiled in {time.perf_counter() - started:.0f} s"
+    note = f"torch {torch.__version__}, inductor, compiled in {time.perf_counter() - started:.0f} s"
+    return torch_run(tower, torch.bfloat16), note
 
 
 def main() -> None:
@@ -156,11 +153,11 @@ def main() -> None:
     bf16 = copy.deepcopy(base).to(torch.bfloat16)
     int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(base), {torch.nn.Linear}, dtype=torch.qint8)
     variants: dict[str, tuple[Run, int]] = {
-        "fp32, batch 32": (torch_run(base, torch.float32), 32),
-        "bf16, batch 16": (torch_run(bf16, torch.bfloat16), 16),
-        "bf16, batch 32 (python_embed)": (torch_run(bf16, torch.bfloat16), 32),
-        "bf16, batch 64": (torch_run(bf16, torch.bfloat16), 64),
-        "int8 dynamic, batch 32": (torch_run(int8, torch.float32), 32),
+        "fp32, batch 32": (torch_run(Tower(base), torch.float32), 32),
+        "bf16, batch 16": (torch_run(Tower(bf16), torch.bfloat16), 16),
+        "bf16, batch 32 (python_embed)": (torch_run(Tower(bf16), torch.bfloat16), 32),
+        "bf16, batch 64": (torch_run(Tower(bf16), torch.bfloat16), 64),
+        "int8 dynamic, batch 32": (torch_run(Tower(int8), torch.float32), 32),
     }
     optional: dict[str, Callable[[], tuple[Run, str]]] = {
         "ONNX Runtime fp32, batch 32": lambda: onnxruntime_run(base, example, directory),

@@ -50,8 +50,9 @@ def cache_bytes(client) -> int:  # type: ignore[no-untyped-def]
     return int(rows[0][0]) if rows else 0
 
 
-def loaded_by_one_query(client, table: str, vector: np.ndarray) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    """Index file bytes, then cache and RSS growth across the first query over `table` (loads its graphs)."""
+def loaded_by_one_query(client, table: str, vector: np.ndarray) -> tuple[int, dict[str, float]]:  # type: ignore[no-untyped-def]
+    """The rows of `table`, and per row its index file bytes, then cache and RSS growth across the
+    first query over `table` (it loads the graphs)."""
     database, name = table.split(".")
     on_disk, n = client.query(
         "select (select sum(data_compressed_bytes) from system.data_skipping_indices"
@@ -60,8 +61,7 @@ def loaded_by_one_query(client, table: str, vector: np.ndarray) -> dict[str, flo
     before_rss, before_cache = rss_bytes(), cache_bytes(client)
     client.query(f"select * from {table} order by cosineDistance(photo_embed, {vector_literal(vector)}) limit 10")
     loaded_cache, loaded_rss = cache_bytes(client) - before_cache, rss_bytes() - before_rss
-    return {
-        "vectors": int(n),
+    return int(n), {
         "index_file_bytes_per_vector": round(int(on_disk) / n, 1),
         "cache_bytes_per_vector": round(loaded_cache / n, 1),
         "rss_growth_bytes_per_vector": round(loaded_rss / n, 1),
@@ -75,9 +75,9 @@ def measure(x: np.ndarray, quantization: str, m: int, ef: int) -> dict[str, floa
         client.command("create database bench")
         load_table(client, x, 256)
         build_s = build_index(client, f"{quantization},{m},{ef}", x.shape[1])
-        row = loaded_by_one_query(client, "bench.photos", x[0])
+        _, per_vector = loaded_by_one_query(client, "bench.photos", x[0])
         client.close()
-        return {"build_s": round(build_s, 1), **{k: v for k, v in row.items() if k != "vectors"}}
+        return {"build_s": round(build_s, 1), **per_vector}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -102,10 +102,9 @@ def main() -> None:
             _, _, _, quantization, m, ef = (part.strip(" ')") for part in index_type.split(","))
             args.m, args.ef_construction = int(m), int(ef)
             first = np.asarray(client.query("select photo_embed from analytics.photos limit 1").result_rows[0][0])
-            row = loaded_by_one_query(client, "analytics.photos", first)
-        args.n = row.pop("vectors")
-        rows[quantization] = {"build_s": float("nan"), **row}
-        print(json.dumps({"store": str(args.store), "quantization": quantization, **row}), flush=True)
+            args.n, per_vector = loaded_by_one_query(client, "analytics.photos", first)
+        rows[quantization] = {"build_s": float("nan"), **per_vector}
+        print(json.dumps({"store": str(args.store), "quantization": quantization, **per_vector}), flush=True)
     else:
         x = ClipLike(args.n).all()
         for quantization in args.quantizations:

@@ -72,7 +72,8 @@ with
 ) as passing_share,
 
 -- nearest photos to fetch so that about overfetch × (k + 1) of them pass
--- (none passed in the sample: more than any index search answers)
+-- (none passed in the sample: counted as half a photo, so a rare filter asks for
+-- more candidates than an index search is let fetch at the default sizes)
 toUInt64(ceil(
     ({{ k }} + 1) * {{ overfetch }} / greatest(passing_share, 0.5 / {{ share_sample }})
 )) + {{ deleted_rows_slack(ref('photos'), k) }} as wanted_candidates,
